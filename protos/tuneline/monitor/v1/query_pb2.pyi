@@ -1,0 +1,98 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class LineageRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class LineageStep(_message.Message):
+    __slots__ = ("stage", "event_type", "event_id", "time", "summary", "facts", "artifacts")
+    class FactsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    FACTS_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    event_type: str
+    event_id: str
+    time: str
+    summary: str
+    facts: _containers.ScalarMap[str, str]
+    artifacts: _containers.RepeatedCompositeFieldContainer[ArtifactCheck]
+    def __init__(self, stage: _Optional[str] = ..., event_type: _Optional[str] = ..., event_id: _Optional[str] = ..., time: _Optional[str] = ..., summary: _Optional[str] = ..., facts: _Optional[_Mapping[str, str]] = ..., artifacts: _Optional[_Iterable[_Union[ArtifactCheck, _Mapping]]] = ...) -> None: ...
+
+class ArtifactCheck(_message.Message):
+    __slots__ = ("name", "digest", "uri", "verified", "error")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    URI_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    digest: str
+    uri: str
+    verified: bool
+    error: str
+    def __init__(self, name: _Optional[str] = ..., digest: _Optional[str] = ..., uri: _Optional[str] = ..., verified: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+
+class LineageResponse(_message.Message):
+    __slots__ = ("id", "kind", "steps", "complete", "verified", "problems")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    PROBLEMS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    kind: str
+    steps: _containers.RepeatedCompositeFieldContainer[LineageStep]
+    complete: bool
+    verified: bool
+    problems: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[LineageStep, _Mapping]]] = ..., complete: _Optional[bool] = ..., verified: _Optional[bool] = ..., problems: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class VerifyLedgerRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class VerifyLedgerResponse(_message.Message):
+    __slots__ = ("ok", "records", "first_bad_sequence", "problem", "head_hash")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_BAD_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    records: int
+    first_bad_sequence: int
+    problem: str
+    head_hash: str
+    def __init__(self, ok: _Optional[bool] = ..., records: _Optional[int] = ..., first_bad_sequence: _Optional[int] = ..., problem: _Optional[str] = ..., head_hash: _Optional[str] = ...) -> None: ...
+
+class LedgerHeadRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class LedgerHeadResponse(_message.Message):
+    __slots__ = ("sequence", "head_hash")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    head_hash: str
+    def __init__(self, sequence: _Optional[int] = ..., head_hash: _Optional[str] = ...) -> None: ...

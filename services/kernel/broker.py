@@ -1,0 +1,191 @@
+"""The embedded Apache Kafka broker: jars from Maven Central, KRaft single node, a local process.
+
+`start` resolves the pinned jars once (deploy/kafka/pom.xml, cached in ~/.m2 and target/libs),
+formats storage on first use, launches the broker with a capped heap, its data and log under the
+state folder, and waits until it answers metadata requests. Starting twice leaves one broker.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.kernel.bus.topics import broker_reachable
+from services.kernel.errors import ConfigError, DependencyMissing, TransientError
+from services.kernel.settings import REPO_ROOT, Settings
+
+KAFKA_DIR = REPO_ROOT / "deploy" / "kafka"
+MAIN_CLASS = "kafka.Kafka"
+STORAGE_TOOL = "kafka.tools.StorageTool"
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """Whether the embedded broker runs, and where."""
+
+    running: bool
+    pid: int | None
+    bootstrap: str
+    data_dir: Path
+    log_file: Path
+    answering: bool
+
+
+def _home(settings: Settings) -> Path:
+    return settings.state_dir / "kafka"
+
+
+def _pid_file(settings: Settings) -> Path:
+    return _home(settings) / "broker.pid"
+
+
+def require(tool: str, what: str) -> str:
+    """The path of a program, or DependencyMissing with one sentence saying what to install."""
+    path = shutil.which(tool)
+    if path is None:
+        raise DependencyMissing(f"{tool} was not found on PATH: install {what} to run the embedded Kafka broker "
+                                "(or set TUNELINE_KAFKA_BOOTSTRAP to use an existing cluster).")
+    return path
+
+
+def ensure_jars(settings: Settings) -> Path:
+    """Resolve the broker jars with Maven once; later calls reuse them."""
+    jars = settings.kafka_jars_dir
+    if jars.is_dir() and any(jars.glob("kafka_2.13-*.jar")):
+        return jars
+    require("java", "a Java 17+ runtime (e.g. apt-get install openjdk-17-jre-headless)")
+    mvn = require("mvn", "Apache Maven (e.g. apt-get install maven)")
+    cmd = [mvn, "-q", "-B", "-f", str(KAFKA_DIR / "pom.xml"), "dependency:copy-dependencies",
+           f"-DoutputDirectory={jars}"]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0 or not any(jars.glob("kafka_2.13-*.jar")):
+        raise TransientError(f"Maven could not resolve the Kafka jars:\n{done.stdout[-2000:]}{done.stderr[-2000:]}",
+                             hint="check that Maven Central is reachable and run again")
+    return jars
+
+
+def _java_cmd(settings: Settings, jars: Path, *args: str) -> list[str]:
+    java = require("java", "a Java 17+ runtime (e.g. apt-get install openjdk-17-jre-headless)")
+    heap = settings.kafka_heap
+    return [java, f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.yaml'}", "-cp", f"{jars}/*", *args]
+
+
+def _render_config(settings: Settings) -> Path:
+    home = _home(settings)
+    text = (KAFKA_DIR / "server.properties.template").read_text().format(
+        port=settings.kafka_port, controller_port=settings.kafka_controller_port, data_dir=home / "data"
+    )
+    path = home / "server.properties"
+    path.write_text(text)
+    return path
+
+
+def _format_storage(settings: Settings, jars: Path, config: Path) -> None:
+    if (_home(settings) / "data" / "meta.properties").exists():
+        return
+    cluster_id = uuid.uuid4().hex[:22]
+    done = subprocess.run(_java_cmd(settings, jars, STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(config)),
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise TransientError(f"formatting Kafka storage failed: {done.stdout[-1000:]}{done.stderr[-1000:]}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    # Empty while the JVM launcher re-execs itself; otherwise make sure the pid was not reused.
+    return not cmdline or MAIN_CLASS.encode() in cmdline
+
+
+def read_pid(settings: Settings) -> int | None:
+    """The pid of our broker process, if it is alive."""
+    try:
+        pid = int(_pid_file(settings).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _pid_alive(pid) else None
+
+
+def status(settings: Settings) -> BrokerStatus:
+    """Where the broker is and whether it answers."""
+    home = _home(settings)
+    return BrokerStatus(
+        running=read_pid(settings) is not None, pid=read_pid(settings), bootstrap=settings.bootstrap,
+        data_dir=home / "data", log_file=home / "broker.log", answering=broker_reachable(settings, 2.0),
+    )
+
+
+def start(settings: Settings, timeout_s: float = 90.0) -> BrokerStatus:
+    """Start the embedded broker unless ours already runs; wait until it answers metadata requests."""
+    if not settings.embedded_kafka:
+        raise ConfigError(f"TUNELINE_KAFKA_BOOTSTRAP={settings.kafka_bootstrap} points at an external cluster; "
+                          "there is no embedded broker to start")
+    if read_pid(settings) is None:
+        if broker_reachable(settings, 1.0):
+            raise ConfigError(f"something else already listens on {settings.bootstrap}",
+                              hint="stop it, or set TUNELINE_KAFKA_PORT to a free port")
+        _launch(settings)
+    _wait_answering(settings, timeout_s)
+    return status(settings)
+
+
+def _launch(settings: Settings) -> None:
+    jars = ensure_jars(settings)
+    home = _home(settings)
+    (home / "data").mkdir(parents=True, exist_ok=True)
+    config = _render_config(settings)
+    _format_storage(settings, jars, config)
+    log = open(home / "broker.log", "ab")
+    proc = subprocess.Popen(_java_cmd(settings, jars, MAIN_CLASS, str(config)), stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True, cwd=home)
+    _pid_file(settings).write_text(str(proc.pid))
+
+
+def _wait_answering(settings: Settings, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if broker_reachable(settings, 1.0):
+            return
+        if read_pid(settings) is None:
+            raise TransientError(f"the Kafka broker exited during start-up; see {_home(settings) / 'broker.log'}")
+        time.sleep(0.3)
+    raise TransientError(f"the Kafka broker did not answer within {timeout_s:.0f}s; see {_home(settings) / 'broker.log'}")
+
+
+def stop(settings: Settings, timeout_s: float = 30.0) -> bool:
+    """Stop our broker cleanly (SIGTERM, then SIGKILL after the timeout); returns whether one ran."""
+    pid = read_pid(settings)
+    if pid is None:
+        _pid_file(settings).unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _pid_alive(pid):
+        time.sleep(0.2)
+    if _pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    _pid_file(settings).unlink(missing_ok=True)
+    return True
+
+
+def kill(settings: Settings) -> int | None:
+    """SIGKILL our broker (fault tests only); returns the pid killed."""
+    pid = read_pid(settings)
+    if pid is not None:
+        os.kill(pid, signal.SIGKILL)
+        while _pid_alive(pid):
+            time.sleep(0.05)
+    return pid

@@ -1,0 +1,1 @@
+"""The Kafka bus: idempotent producer, topics, consumers with inbox/outbox, dead letters."""

@@ -1,0 +1,166 @@
+"""What a consumer does with a batch of records: decode → handler → one transaction → dead letters.
+
+The handler's state change, the inbox row (ce_id seen) and the outbox rows of the events it
+returns commit in ONE transaction, so a redelivered record finds its inbox row and changes nothing.
+Transient errors are retried with backoff; a permanent error, or too many attempts, sends the
+record to `tuneline.deadletter` (acknowledged by the broker) and the partition moves on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from services.kernel.bus.deadletter import dead_letter_record, send_dead_letter
+from services.kernel.bus.producer import EventProducer
+from services.kernel.errors import PermanentError
+from services.kernel.events import Incoming, Outgoing, decode
+from services.kernel.outbox import emit
+from services.kernel.settings import Settings
+from services.kernel.store import Store, inbox, is_transient, utcnow
+from services.kernel.telemetry import ATTR_EVENT_ID, ATTR_EVENT_TYPE, ATTR_SUBJECT, SPAN_CONSUME, continued_span
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Incoming, Session], Iterable[Outgoing] | None]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A handler bound to one event type under a named consumer (its inbox and group)."""
+
+    event: str
+    handler: Handler
+    consumer: str
+    batch_size: int = 1
+    batch_within_s: float = 0.05
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """A record as it came off the broker."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+class EventProcessor:
+    """Runs one subscription's handler over batches of raw records with the delivery guarantees."""
+
+    def __init__(
+        self,
+        sub: Subscription,
+        store: Store,
+        settings: Settings,
+        producer: EventProducer,
+        source: str,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.sub, self.store, self.settings, self.producer, self.source = sub, store, settings, producer, source
+        self.on_commit = on_commit
+        self.processed = 0
+        self.dead_lettered = 0
+
+    def process(self, records: list[RawRecord]) -> None:
+        """Process records in order; returns once each is committed or dead-lettered."""
+        decoded: list[tuple[RawRecord, Incoming]] = []
+        for r in records:
+            try:
+                decoded.append((r, decode(r.value, r.headers, topic=r.topic, partition=r.partition, offset=r.offset, expect=self.sub.event)))
+            except PermanentError as err:
+                self._dead_letter(r, err, attempts=1)
+        if not decoded:
+            return
+        if len(decoded) > 1:
+            try:
+                self._with_retries(decoded)
+                return
+            except Exception as err:  # noqa: BLE001 - isolate the bad record by going one at a time
+                log.warning("%s: batch of %d failed (%s); processing one by one", self.sub.consumer, len(decoded), err)
+        for pair in decoded:
+            try:
+                self._with_retries([pair])
+            except _GaveUp as gave_up:
+                self._dead_letter(pair[0], gave_up.error, gave_up.attempts)
+
+    def _with_retries(self, batch: list[tuple[RawRecord, Incoming]]) -> None:
+        attempts = self.settings.consumer_max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                self._transaction(batch)
+                return
+            except Exception as err:
+                permanent = isinstance(err, PermanentError)
+                if permanent or attempt == attempts:
+                    raise _GaveUp(err, attempt) from err
+                level = logging.INFO if is_transient(err) else logging.WARNING
+                log.log(level, "%s: attempt %d failed: %s; retrying", self.sub.consumer, attempt, err)
+                time.sleep(self.settings.consumer_backoff_s * 2 ** (attempt - 1))
+
+    def _transaction(self, batch: list[tuple[RawRecord, Incoming]]) -> None:
+        with self.store.session() as session:
+            seen = self._seen(session, [inc.id for _, inc in batch])
+            for _, inc in batch:
+                if inc.id in seen:
+                    continue
+                seen.add(inc.id)
+                self._handle(session, inc)
+        self.processed += len(batch)
+        self.on_commit()
+        if self.settings.crash_after_commit and self.settings.crash_after_commit == self.sub.event:
+            # RELIABILITY.md R3 test hook: die after the commit, before the offset commit.
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def _seen(self, session: Session, ids: list[str]) -> set[str]:
+        q = sa.select(inbox.c.event_id).where(inbox.c.consumer == self.sub.consumer, inbox.c.event_id.in_(ids))
+        return set(session.execute(q).scalars())
+
+    def _handle(self, session: Session, inc: Incoming) -> None:
+        attrs = {ATTR_EVENT_ID: inc.id, ATTR_EVENT_TYPE: inc.type, ATTR_SUBJECT: inc.subject}
+        with continued_span(SPAN_CONSUME.format(event=inc.type), inc.traceparent, inc.tracestate, **attrs):
+            for out in self.sub.handler(inc, session) or ():
+                emit(session, out)
+            session.execute(
+                inbox.insert().values(
+                    consumer=self.sub.consumer,
+                    event_id=inc.id,
+                    event_type=inc.type,
+                    topic=inc.topic,
+                    partition=inc.partition,
+                    offset=inc.offset,
+                    processed_at=utcnow(),
+                )
+            )
+
+    def _dead_letter(self, r: RawRecord, err: BaseException, attempts: int) -> None:
+        letter = dead_letter_record(
+            self.settings, topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value,
+            headers=r.headers, error=err, consumer=self.sub.consumer, attempts=attempts,
+        )
+        # Never ack silently: the partition moves on only once the broker holds the dead letter.
+        while True:
+            try:
+                send_dead_letter(self.settings, self.producer, letter, self.source)
+                break
+            except Exception as send_err:  # noqa: BLE001 - keep the record until the DLQ has it
+                log.error("%s: could not dead-letter %s@%d: %s; retrying", self.sub.consumer, r.topic, r.offset, send_err)
+                time.sleep(1.0)
+        self.dead_lettered += 1
+        log.error("%s: dead-lettered %s[%d]@%d after %d attempt(s): %s", self.sub.consumer, r.topic, r.partition, r.offset, attempts, err)
+
+
+class _GaveUp(Exception):
+    def __init__(self, error: BaseException, attempts: int) -> None:
+        super().__init__(str(error))
+        self.error, self.attempts = error, attempts

@@ -1,0 +1,84 @@
+"""Creating every `tuneline.*` topic, idempotently, with partitions and replication from settings."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from services.kernel.errors import TransientError
+from services.kernel.events import EVENT_TYPES
+from services.kernel.settings import Settings
+
+
+def all_topics(settings: Settings) -> list[str]:
+    """The names of every Tuneline topic under the settings' namespace."""
+    return [settings.topic(name) for name in EVENT_TYPES]
+
+
+_quiet = logging.getLogger("librdkafka.probe")
+_quiet.setLevel(logging.CRITICAL)
+
+
+def admin(settings: Settings, **kwargs: object) -> AdminClient:
+    """An admin client for the configured cluster."""
+    return AdminClient({"bootstrap.servers": settings.bootstrap}, **kwargs)
+
+
+def _port_open(bootstrap: str, timeout_s: float) -> bool:
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout_s):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def broker_reachable(settings: Settings, timeout_s: float = 2.0) -> bool:
+    """Whether the cluster answers a metadata request within the timeout."""
+    if not _port_open(settings.bootstrap, timeout_s):
+        return False
+    try:
+        admin(settings, logger=_quiet).list_topics(timeout=timeout_s)
+        return True
+    except KafkaException:
+        return False
+
+
+def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+    """Create the missing Tuneline topics; returns the names created now (empty when all existed)."""
+    client = admin(settings)
+    try:
+        existing = set(client.list_topics(timeout=10).topics)
+    except KafkaException as err:
+        raise TransientError(f"Kafka at {settings.bootstrap} did not answer: {err}", hint="tuneline kafka start") from err
+    wanted = [t for t in all_topics(settings) if t not in existing]
+    if not wanted:
+        return []
+    futures = client.create_topics(
+        [NewTopic(t, num_partitions=settings.kafka_partitions, replication_factor=settings.kafka_replication) for t in wanted],
+        operation_timeout=timeout_s,
+    )
+    for topic, fut in futures.items():
+        try:
+            fut.result(timeout=timeout_s)
+        except KafkaException as err:
+            if "TOPIC_ALREADY_EXISTS" not in str(err):
+                raise TransientError(f"could not create {topic}: {err}") from err
+    _wait_for_metadata(client, wanted, timeout_s)
+    return wanted
+
+
+def _wait_for_metadata(client: AdminClient, topics: list[str], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        md = client.list_topics(timeout=5).topics
+        if all(t in md and md[t].partitions and not md[t].error for t in topics):
+            return
+        time.sleep(0.1)
+    raise TransientError(f"topics not visible after {timeout_s}s: {topics}")

@@ -1,0 +1,99 @@
+"""The kernel's command line: the embedded broker, topics, and traces."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import typer
+from rich.console import Console
+from rich.tree import Tree
+
+from services.kernel import broker
+from services.kernel.bus.topics import ensure_topics
+from services.kernel.settings import Settings
+from services.kernel.telemetry import read_spans
+
+console = Console()
+kafka_app = typer.Typer(help="The embedded Apache Kafka broker (KRaft, one node).", no_args_is_help=True)
+
+
+def _settings(state_dir: str | None) -> Settings:
+    return Settings(state_dir=state_dir) if state_dir else Settings()
+
+
+StateDir = typer.Option(None, "--state-dir", help="State folder (default: TUNELINE_STATE_DIR or ./.tuneline).")
+
+
+@kafka_app.command("start")
+def kafka_start(state_dir: str | None = StateDir) -> None:
+    """Start the broker in the background (idempotent) and create the Tuneline topics."""
+    s = _settings(state_dir)
+    with console.status("starting Kafka (the first start resolves the broker jars with Maven)..."):
+        st = broker.start(s)
+        created = ensure_topics(s)
+    console.print(f"Kafka is up at [bold]{st.bootstrap}[/] (pid {st.pid}); data {st.data_dir}; log {st.log_file}")
+    if created:
+        console.print(f"created {len(created)} topics")
+
+
+@kafka_app.command("stop")
+def kafka_stop(state_dir: str | None = StateDir) -> None:
+    """Stop the broker cleanly."""
+    s = _settings(state_dir)
+    console.print("Kafka stopped" if broker.stop(s) else "Kafka was not running")
+
+
+@kafka_app.command("status")
+def kafka_status(state_dir: str | None = StateDir) -> None:
+    """Say whether the broker runs and where; exit 1 when it does not answer."""
+    s = _settings(state_dir)
+    st = broker.status(s)
+    where = "external cluster" if not s.embedded_kafka else f"pid {st.pid}" if st.running else "not running"
+    console.print(f"Kafka {st.bootstrap}: {'answering' if st.answering else 'not answering'} ({where}); data {st.data_dir}")
+    raise typer.Exit(0 if st.answering else 1)
+
+
+@kafka_app.command("topics")
+def kafka_topics(state_dir: str | None = StateDir) -> None:
+    """Create every tuneline.* topic that is missing (idempotent)."""
+    created = ensure_topics(_settings(state_dir))
+    console.print(f"created {len(created)} topics" if created else "all topics exist")
+
+
+def trace(trace_id: str = typer.Argument(..., help="A trace id (32 hex) or a traceparent."),
+          state_dir: str | None = StateDir) -> None:
+    """Print a trace as a tree from the local span files."""
+    s = _settings(state_dir)
+    tid = trace_id.split("-")[1] if trace_id.count("-") == 3 else trace_id
+    spans = [sp for sp in read_spans(s.state_dir) if sp["trace_id"] == tid or any(ln["trace_id"] == tid for ln in sp["links"])]  # type: ignore[index,union-attr]
+    if not spans:
+        console.print(f"no spans for trace {tid} under {s.state_dir / 'telemetry'}")
+        raise typer.Exit(1)
+    console.print(render_trace(tid, spans))
+
+
+def render_trace(tid: str, spans: list[dict]) -> Tree:  # type: ignore[type-arg]
+    """A rich tree of spans: children under parents, linked spans under the span they link to."""
+    by_id = {sp["span_id"]: sp for sp in spans}
+    children: dict[str, list[dict]] = defaultdict(list)  # type: ignore[type-arg]
+    roots = []
+    for sp in sorted(spans, key=lambda x: x["start_ns"]):
+        parent = sp["parent_id"] if sp["parent_id"] in by_id else next((ln["span_id"] for ln in sp["links"] if ln["span_id"] in by_id), "")
+        (children[parent] if parent else roots).append(sp)
+    tree = Tree(f"trace {tid}")
+
+    def add(node: Tree, sp: dict) -> None:  # type: ignore[type-arg]
+        ms = (sp["end_ns"] - sp["start_ns"]) / 1e6
+        branch = node.add(f"[bold]{sp['service']}[/] {sp['name']} [dim]{ms:.1f} ms {sp['status'] if sp['status'] == 'ERROR' else ''}[/]")
+        for child in children[sp["span_id"]]:
+            add(branch, child)
+
+    for root in roots:
+        add(tree, root)
+    return tree
+
+
+def register(app: typer.Typer) -> None:
+    """Add the kernel's commands to the root CLI."""
+    app.add_typer(kafka_app, name="kafka")
+    app.command("trace")(trace)

@@ -1,0 +1,186 @@
+"""The goal: a fine-tuning sprint goal as code (DESIGN.md), validated strictly.
+
+Unknown keys and bad values are errors that name the key. A goal's version is the sha256 of its
+canonical JSON, so the same goal always has the same version wherever it is applied.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from services.kernel.errors import ConfigError
+from services.kernel.ids import canonical_json, digest_json
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskSpec(_Strict):
+    kind: Literal["text-classification"] = "text-classification"
+    text_field: str = "text"
+    label_field: str = "label"
+    slice_field: str | None = None
+
+
+class DataSpec(_Strict):
+    dataset: str
+    eval_fraction: float = Field(0.1, gt=0.0, lt=0.5)
+    seed: int = 17
+    pii: Literal["scrub", "reject"] = "scrub"
+    min_examples_per_label: int = Field(5, ge=1)
+    # Train on this fraction of the registered train split (the demo's --quick and weak candidates).
+    train_fraction: float = Field(1.0, gt=0.0, le=1.0)
+
+
+class ApproachSpec(_Strict):
+    method: Literal["lora", "full"] = "lora"
+    r: int = Field(8, ge=1, le=256)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    target_modules: list[str] = ["query", "value"]
+
+
+class TrainingSpec(_Strict):
+    epochs: float = Field(3, gt=0)
+    learning_rate: float = Field(2.0e-3, gt=0, lt=1)
+    batch_size: int = Field(32, ge=1, le=4096)
+    max_length: int = Field(64, ge=8, le=512)
+    seed: int = 17
+    workers: int = Field(2, ge=1, le=256)
+    use_gpu: bool | Literal["auto"] = "auto"
+    warmup_fraction: float = Field(0.06, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.01, ge=0.0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    checkpoint_every_steps: int = Field(100, ge=1)
+    max_failures: int = Field(2, ge=0)
+
+
+class MinCriterion(_Strict):
+    min: float
+
+
+class MaxCriterion(_Strict):
+    max: float
+
+
+class ChampionCriterion(_Strict):
+    min_delta: float = 0.0
+    significance: float = Field(0.05, gt=0.0, lt=1.0)
+
+
+class AcceptanceSpec(_Strict):
+    """Every criterion must be present and pass (fail-closed)."""
+
+    accuracy: MinCriterion
+    macro_f1: MinCriterion
+    ece: MaxCriterion
+    robustness_drop: MaxCriterion
+    slice_gap: MaxCriterion
+    latency_p95_ms: MaxCriterion
+    vs_champion: ChampionCriterion
+
+
+class PolicySpec(_Strict):
+    escalate_below_confidence: float = Field(0.55, ge=0.0, le=1.0)
+    blocked_labels: list[str] = []
+    log_text: bool = False          # put the (PII-scrubbed) text in inference.logged
+    auto_rollback: bool = True      # the monitor may ask for a rollback itself
+    retrain_on_rollback: bool = False
+
+
+class RolloutSpec(_Strict):
+    strategy: Literal["canary", "blue-green"] = "canary"
+    steps: list[int] = [10, 50, 100]
+    min_requests_per_step: int = Field(200, ge=1)
+    max_step_seconds: float = Field(600, gt=0)
+    min_step_seconds: float = Field(0, ge=0)
+    min_agreement: float = Field(0.9, ge=0.0, le=1.0)
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing(cls, v: list[int]) -> list[int]:
+        if not v or any(not 0 < s <= 100 for s in v) or v != sorted(set(v)) or v[-1] != 100:
+            raise ValueError("steps must be strictly increasing percentages in (0, 100] ending at 100")
+        return v
+
+
+class RollbackSpec(_Strict):
+    error_rate: float = Field(0.02, ge=0.0, le=1.0)
+    latency_p99_ms: float = Field(100, gt=0)
+    drift_share: float = Field(0.5, gt=0.0, le=1.0)
+    drift_windows: int = Field(2, ge=1)
+    window_size: int = Field(500, ge=20)
+    cooldown_seconds: float = Field(300, ge=0)
+    recent_promotion_seconds: float = Field(3600, ge=0)
+
+
+class Goal(_Strict):
+    """A validated goal. `version` is the digest of its canonical JSON."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+    base_model: str = "bundled:all-MiniLM-L6-v2"
+    task: TaskSpec = TaskSpec()
+    data: DataSpec
+    approach: ApproachSpec = ApproachSpec()
+    training: TrainingSpec = TrainingSpec()
+    acceptance: AcceptanceSpec
+    policy: PolicySpec = PolicySpec()
+    rollout: RolloutSpec = RolloutSpec()
+    rollback: RollbackSpec = RollbackSpec()
+
+    @model_validator(mode="after")
+    def _dataset_name(self) -> Goal:
+        if not self.data.dataset.strip():
+            raise ValueError("data.dataset must name a dataset")
+        return self
+
+    def canonical_json(self) -> str:
+        """The goal as canonical JSON (sorted keys, no spaces)."""
+        return canonical_json(self.model_dump(mode="json")).decode()
+
+    @property
+    def version(self) -> str:
+        """`sha256:` of the canonical JSON."""
+        return digest_json(self.model_dump(mode="json"))
+
+
+def _explain(err: ValidationError, source: str) -> ConfigError:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(root)"
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"{key}: {msg}")
+    return ConfigError(f"invalid goal {source}: " + "; ".join(lines), hint="fix the named keys and apply it again")
+
+
+def parse_goal(data: object, source: str = "") -> Goal:
+    """Validate a goal given as a mapping (from YAML or JSON)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"invalid goal {source}: expected a mapping at the top level")
+    try:
+        return Goal.model_validate(data)
+    except ValidationError as err:
+        raise _explain(err, source) from None
+
+
+def load_goal(path: str | Path) -> Goal:
+    """Read and validate a goal YAML file."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"goal file not found: {p}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"goal file {p} is not valid YAML: {err}") from None
+    return parse_goal(data, str(p))
+
+
+def goal_from_json(text: str) -> Goal:
+    """A goal from the canonical JSON carried by `goal.applied`."""
+    return parse_goal(json.loads(text), "from goal.applied")

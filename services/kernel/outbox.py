@@ -1,0 +1,114 @@
+"""The transactional outbox: events are stored with the state change that caused them, then relayed.
+
+`emit` adds a row in the caller's transaction; the relay publishes unsent rows in order with the
+idempotent producer and marks them sent. A crash between publishing and marking re-publishes the
+same ce_id, which consumers' inboxes absorb: at-least-once delivery, effect once.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from services.kernel.bus.producer import EventProducer
+from services.kernel.errors import TransientError
+from services.kernel.events import Outgoing, Record, encode
+from services.kernel.settings import Settings
+from services.kernel.store import Store, outbox, utcnow
+from services.kernel.telemetry import current_trace_headers
+
+log = logging.getLogger(__name__)
+_SOURCE_PLACEHOLDER = "-"
+
+
+def emit(session: Session, out: Outgoing) -> str:
+    """Add an event to the outbox in the caller's transaction; returns its ce_id."""
+    record = encode(out, topic=out.event, source=_SOURCE_PLACEHOLDER, trace_headers=current_trace_headers())
+    session.execute(
+        outbox.insert().values(
+            event_id=record.id,
+            event_type=out.event,
+            topic=out.event,
+            key=record.key,
+            value=record.value,
+            headers=[[k, base64.b64encode(v).decode()] for k, v in record.headers],
+            created_at=utcnow(),
+        )
+    )
+    return record.id
+
+
+def _record(row: sa.Row, settings: Settings, source: str) -> Record:
+    headers = [(k, base64.b64decode(v)) for k, v in row.headers]
+    headers = [(k, source.encode()) if k == "ce_source" else (k, v) for k, v in headers]
+    return Record(settings.topic(row.topic), row.key, row.value, headers)
+
+
+class OutboxRelay:
+    """Publishes a store's unsent outbox rows, oldest first, and marks them sent."""
+
+    def __init__(self, store: Store, settings: Settings, source: str, producer: EventProducer, batch: int = 500) -> None:
+        self.store, self.settings, self.source, self.producer, self.batch = store, settings, source, producer, batch
+        self.wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def relay_once(self) -> int:
+        """Publish up to one batch of unsent rows; returns how many were sent."""
+        with self.store.session() as s:
+            rows = s.execute(
+                sa.select(outbox).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.seq).limit(self.batch)
+            ).all()
+        if not rows:
+            return 0
+        self.producer.send([_record(r, self.settings, self.source) for r in rows])
+        seqs = [r.seq for r in rows]
+        self.store.run(lambda s: s.execute(outbox.update().where(outbox.c.seq.in_(seqs)).values(sent_at=utcnow())))
+        return len(rows)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sent = self.relay_once()
+            except TransientError as err:
+                log.warning("outbox relay: %s; retrying", err)
+                sent = 0
+                self._stop.wait(1.0)
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+                sent = 0
+                self._stop.wait(1.0)
+            if sent < self.batch:
+                # Woken by a commit that emitted, or poll every 100 ms for rows from other processes.
+                self.wake.wait(0.1)
+                self.wake.clear()
+
+    def start(self) -> None:
+        """Relay in a background thread until stop()."""
+        self._thread = threading.Thread(target=self._loop, name=f"outbox-relay-{self.store.service}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish the current batch, then stop; anything unsent goes out on the next start."""
+        self._stop.set()
+        self.wake.set()
+        if self._thread:
+            self._thread.join(timeout=15)
+        try:
+            self.relay_once()
+        except Exception as err:  # noqa: BLE001 - the rows stay unsent and go out on restart
+            log.warning("outbox relay: final flush failed (%s); rows stay queued", err)
+
+
+def publish_now(settings: Settings, events: list[Outgoing], source: str) -> list[str]:
+    """Publish events directly with the idempotent producer (CLIs, upstream tools); returns ce_ids."""
+    headers = current_trace_headers()
+    records = [encode(e, topic=settings.topic(e.event), source=source, trace_headers=headers) for e in events]
+    producer = EventProducer(settings)
+    producer.send(records)
+    producer.close()
+    return [r.id for r in records]

@@ -1,0 +1,94 @@
+"""Settings, read once per process from the environment (prefix TUNELINE_) and passed down.
+
+Services extend `Settings` with their own fields; nothing else in Tuneline reads os.environ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    """What every Tuneline process needs: where state lives, how to reach Kafka, stores, artifacts."""
+
+    model_config = SettingsConfigDict(env_prefix="TUNELINE_", extra="ignore", env_nested_delimiter="__")
+
+    state_dir: Path = Field(default=Path(".tuneline"), description="Stores, artifacts, logs, pids, spans.")
+    # Kafka: empty means the embedded broker that `tuneline kafka start` runs on kafka_port.
+    kafka_bootstrap: str = ""
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512m"
+    kafka_jars_dir: Path = REPO_ROOT / "deploy" / "kafka" / "target" / "libs"
+    kafka_partitions: int = 3
+    kafka_replication: int = 1
+    # Prepended to every topic and consumer group: tests use a fresh one each, deployments leave it empty.
+    namespace: str = ""
+    # Stores: "{service}" is replaced by the service name; empty means one SQLite file per service.
+    store_url: str = ""
+    # Artifacts: a local folder or any fsspec URL (s3://bucket/prefix); empty means state_dir/artifacts.
+    artifact_root: str = ""
+    # Consumers: retries for transient errors before a message is dead-lettered.
+    consumer_max_attempts: int = 5
+    consumer_backoff_s: float = 0.2
+    # A test hook for RELIABILITY.md R3: SIGKILL this process right after the store transaction
+    # of the named event type commits, before its offset is committed. Never set in production.
+    crash_after_commit: str = ""
+    instance: str = ""
+    log_level: str = "INFO"
+    otlp_endpoint: str = Field(
+        default="", validation_alias=AliasChoices("TUNELINE_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    # gRPC: the deployer's and the monitor's addresses, and the bearer tokens they accept.
+    deployer_address: str = "127.0.0.1:50051"
+    monitor_address: str = "127.0.0.1:50052"
+    grpc_tokens: list[str] = ["tuneline-dev-token"]
+    grpc_token: str = "tuneline-dev-token"
+    grpc_tls_cert: Path | None = None
+    grpc_tls_key: Path | None = None
+    grpc_tls_client_ca: Path | None = None
+
+    @field_validator("state_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @property
+    def bootstrap(self) -> str:
+        """The Kafka bootstrap servers everything connects to."""
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def embedded_kafka(self) -> bool:
+        """Whether Tuneline runs its own broker (no external cluster configured)."""
+        return not self.kafka_bootstrap
+
+    @property
+    def artifacts(self) -> str:
+        """The artifact store's root (a folder or fsspec URL)."""
+        return self.artifact_root or str(self.state_dir / "artifacts")
+
+    def topic(self, event: str) -> str:
+        """The topic of an event, e.g. topic("dataset.published") -> "tuneline.dataset.published"."""
+        return f"{self.namespace}tuneline.{event}"
+
+    def group(self, consumer: str) -> str:
+        """The Kafka consumer group of a named consumer."""
+        return f"{self.namespace}tuneline-{consumer}"
+
+    def store_url_for(self, service: str) -> str:
+        """The SQLAlchemy URL of a service's store."""
+        if self.store_url:
+            return self.store_url.replace("{service}", service)
+        return f"sqlite:///{self.state_dir / 'stores' / f'{service}.db'}"
+
+    def path(self, *parts: str) -> Path:
+        """A path under the state folder, with its parent created."""
+        p = self.state_dir.joinpath(*parts)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p

@@ -1,0 +1,194 @@
+"""Each service's store: SQLAlchemy over SQLite (WAL) by default, PostgreSQL by URL.
+
+The kernel's own tables (inbox, outbox, jobs) are created by the first migration; a service's
+migrations run after it, each once, recorded in `tuneline_migrations`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.kernel.errors import TransientError
+from services.kernel.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+metadata = sa.MetaData()
+
+inbox = sa.Table(
+    "tuneline_inbox",
+    metadata,
+    sa.Column("consumer", sa.String(200), primary_key=True),
+    sa.Column("event_id", sa.String(64), primary_key=True),
+    sa.Column("event_type", sa.String(100), nullable=False),
+    sa.Column("topic", sa.String(300), nullable=False),
+    sa.Column("partition", sa.Integer, nullable=False),
+    sa.Column("offset", sa.BigInteger, nullable=False),
+    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+outbox = sa.Table(
+    "tuneline_outbox",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("event_type", sa.String(100), nullable=False),
+    sa.Column("topic", sa.String(300), nullable=False),
+    sa.Column("key", sa.LargeBinary, nullable=False),
+    sa.Column("value", sa.LargeBinary, nullable=False),
+    sa.Column("headers", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True, index=True),
+)
+
+jobs = sa.Table(
+    "tuneline_jobs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(100), nullable=False, index=True),
+    sa.Column("key", sa.String(300), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, index=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("progress", sa.Float, nullable=False, default=0.0),
+    sa.Column("message", sa.Text, nullable=False, default=""),
+    sa.Column("error", sa.Text, nullable=False, default=""),
+    sa.Column("traceparent", sa.String(200), nullable=False, default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("kind", "key", name="uq_tuneline_jobs_kind_key"),
+)
+
+migrations_table = sa.Table(
+    "tuneline_migrations",
+    sa.MetaData(),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema change, applied once per store, in order."""
+
+    name: str
+    upgrade: Callable[[sa.Connection], None]
+
+
+KERNEL_MIGRATIONS = [Migration("kernel-0001-inbox-outbox-jobs", lambda conn: metadata.create_all(conn))]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def _sqlite_engine(url: str) -> sa.Engine:
+    path = sa.engine.make_url(url).database
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=8)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        # Autocommit at the driver level so that SQLAlchemy's BEGIN below is the only transaction:
+        # BEGIN IMMEDIATE takes the write lock up front, so two writers never deadlock upgrading a
+        # read lock; WAL lets readers go on meanwhile.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for a store URL: SQLite tuned for concurrent writers, anything else as given."""
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=8)
+
+
+def is_transient(err: BaseException) -> bool:
+    """Whether a database error is worth retrying (locked, busy, serialization, lost connection)."""
+    if isinstance(err, TransientError | OperationalError):
+        return True
+    if isinstance(err, DBAPIError) and err.connection_invalidated:
+        return True
+    text = str(err).lower()
+    return any(s in text for s in ("database is locked", "could not serialize", "deadlock detected"))
+
+
+class Store:
+    """A service's database: migrations, and sessions that are one transaction each."""
+
+    def __init__(self, url: str, service: str) -> None:
+        self.url = url
+        self.service = service
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, settings: Settings, service: str, migrations: list[Migration] | None = None) -> Store:
+        """Open a service's store and bring its schema up to date."""
+        store = cls(settings.store_url_for(service), service)
+        store.migrate(migrations or [])
+        return store
+
+    def migrate(self, migrations: list[Migration]) -> list[str]:
+        """Apply the kernel's migrations, then these, each once; returns the names applied now."""
+        applied: list[str] = []
+        with self.engine.begin() as conn:
+            migrations_table.create(conn, checkfirst=True)
+            done = set(conn.execute(sa.select(migrations_table.c.name)).scalars())
+            for m in KERNEL_MIGRATIONS + migrations:
+                if m.name in done:
+                    continue
+                m.upgrade(conn)
+                conn.execute(migrations_table.insert().values(name=m.name, applied_at=utcnow()))
+                applied.append(m.name)
+        if applied:
+            log.info("store %s: applied migrations %s", self.service, ", ".join(applied))
+        return applied
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One write transaction: committed when the block ends, rolled back if it raises."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def run(self, work: Callable[[Session], T], attempts: int = 8, backoff_s: float = 0.05) -> T:
+        """Run `work` in a transaction, retrying transient database errors with backoff."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.session() as session:
+                    return work(session)
+            except Exception as err:
+                if attempt == attempts or not is_transient(err):
+                    raise
+                time.sleep(backoff_s * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

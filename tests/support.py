@@ -1,0 +1,110 @@
+"""Test support shared by every tier: reading events back from Kafka, running services as processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+from services.kernel.events import Incoming, decode
+from services.kernel.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that makes a child process see the same settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNELINE_")}
+    env.update({
+        "TUNELINE_STATE_DIR": str(settings.state_dir),
+        "TUNELINE_NAMESPACE": settings.namespace,
+        "TUNELINE_KAFKA_BOOTSTRAP": settings.bootstrap,
+        "TUNELINE_ARTIFACT_ROOT": settings.artifacts,
+        "TUNELINE_DEPLOYER_ADDRESS": settings.deployer_address,
+        "TUNELINE_MONITOR_ADDRESS": settings.monitor_address,
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra)
+    return env
+
+
+def start_process(args: list[str], settings: Settings, log: Path, **extra: str) -> subprocess.Popen[bytes]:
+    """Start a process (e.g. a service) with the test's settings, logging to a file."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(args, env=settings_env(settings, **extra), cwd=REPO, stdout=open(log, "ab"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def python(*args: str) -> list[str]:
+    """A command line running this interpreter."""
+    return [sys.executable, *args]
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
+    """Signal a process we started (by its own pid) and wait for it; SIGKILL after the timeout."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    return proc.returncode
+
+
+def wait_for(check: Callable[[], object], timeout_s: float, what: str, interval_s: float = 0.1) -> object:
+    """Poll until `check()` returns something truthy; fail the test with `what` at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+class EventLog:
+    """Reads a topic from the beginning with a fresh consumer group, keeping what it decoded."""
+
+    def __init__(self, settings: Settings, event: str, raw: bool = False) -> None:
+        self.settings, self.event, self.raw = settings, event, raw
+        self.consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": f"test-{uuid.uuid4().hex}",
+                                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        topic = settings.topic(event)
+        md = self.consumer.list_topics(topic, timeout=10).topics[topic]
+        self.consumer.assign([TopicPartition(topic, p, 0) for p in md.partitions])
+        self.items: list[Incoming] = []
+        self.records: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
+
+    def poll(self, seconds: float = 0.2) -> None:
+        """Read whatever arrived within `seconds`."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            msg = self.consumer.poll(0.05)
+            if msg is None or msg.error():
+                continue
+            self.records.append((msg.key(), msg.value(), msg.headers() or []))
+            if not self.raw:
+                self.items.append(decode(msg.value(), msg.headers(), topic=msg.topic(), partition=msg.partition(), offset=msg.offset()))
+
+    def wait(self, count: int, timeout_s: float = 60.0, where: Callable[[Incoming], bool] = lambda _: True) -> list[Incoming]:
+        """Poll until at least `count` matching events arrived; returns the matching ones."""
+        def enough() -> list[Incoming] | None:
+            self.poll()
+            found = [i for i in self.items if where(i)]
+            return found if len(found) >= count else None
+
+        return wait_for(enough, timeout_s, f"{count} {self.event} event(s)")  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Leave the topic."""
+        self.consumer.close()

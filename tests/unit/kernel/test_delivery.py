@@ -1,0 +1,145 @@
+"""The consumer's delivery rules on a real SQLite store with a recording producer (no Kafka)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from tuneline.events.v1 import events_pb2 as ev
+
+from services.kernel.bus.consumer import EventProcessor, RawRecord, Subscription
+from services.kernel.errors import InvalidInput, TransientError
+from services.kernel.events import Incoming, Outgoing, Record, decode, encode
+from services.kernel.jobs import Job, JobContext, JobRunner, enqueue_job
+from services.kernel.outbox import emit
+from services.kernel.settings import Settings
+from services.kernel.store import Store, jobs, outbox
+
+
+class RecordingProducer:
+    """Stands in for the Kafka producer: keeps what was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[Record] = []
+
+    def send(self, records: list[Record], timeout_s: float = 30.0) -> None:
+        self.sent.extend(records)
+
+
+def _raw(name: str, offset: int = 0, event_id: str | None = None) -> RawRecord:
+    rec = encode(Outgoing(ev.GoalApplied(goal_name=name), name), topic="t.tuneline.goal.applied", source="test", event_id=event_id)
+    return RawRecord(rec.topic, 0, offset, rec.key, rec.value, rec.headers)
+
+
+def _processor(settings: Settings, handler, producer: RecordingProducer) -> tuple[EventProcessor, Store]:  # type: ignore[no-untyped-def]
+    store = Store.open(settings, "unit")
+    sub = Subscription("goal.applied", handler, "unit")
+    return EventProcessor(sub, store, settings, producer, "unit/1"), store  # type: ignore[arg-type]
+
+
+def _outbox_rows(store: Store) -> int:
+    with store.session() as s:
+        return s.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one()
+
+
+def test_redelivered_event_has_no_second_effect(offline_settings: Settings) -> None:
+    calls: list[str] = []
+
+    def handler(inc: Incoming, _s: Session) -> list[Outgoing]:
+        calls.append(inc.id)
+        return [Outgoing(ev.AlertRaised(summary="x"), inc.subject)]
+
+    proc, store = _processor(offline_settings, handler, RecordingProducer())
+    rec = _raw("g1")
+    proc.process([rec])
+    proc.process([rec])
+    proc.process([rec, _raw("g2", 1)])
+    assert len(calls) == 2
+    assert _outbox_rows(store) == 2
+
+
+def test_poison_and_failing_handlers_are_dead_lettered_and_the_rest_processed(offline_settings: Settings) -> None:
+    def handler(inc: Incoming, _s: Session) -> list[Outgoing]:
+        if inc.message.goal_name == "bad":
+            raise InvalidInput("bad goal")
+        if inc.message.goal_name == "bug":
+            raise KeyError("always")
+        return [Outgoing(ev.AlertRaised(summary=inc.message.goal_name), inc.subject)]
+
+    producer = RecordingProducer()
+    proc, store = _processor(offline_settings, handler, producer)
+    garbage = RawRecord("t", 0, 9, b"k", b"\x00garbage", [("x", b"y")])
+    proc.process([_raw("a", 0), garbage, _raw("bad", 2), _raw("bug", 3), _raw("b", 4)])
+    with store.session() as s:
+        effects = sorted(ev.AlertRaised.FromString(v).summary for v in s.execute(sa.select(outbox.c.value)).scalars())
+    assert effects == ["a", "b"], "the good records are processed once each, the failed batch left nothing"
+    letters = [decode(r.value, r.headers).message for r in producer.sent]
+    assert [(lt.offset, lt.attempts) for lt in letters] == [(9, 1), (2, 1), (3, offline_settings.consumer_max_attempts)]
+    assert letters[0].original_value == b"\x00garbage" and letters[0].error_type == "DecodeError"
+    assert letters[2].consumer == "unit" and "always" in letters[2].error
+
+
+def test_transient_errors_are_retried_then_succeed(offline_settings: Settings) -> None:
+    attempts: list[int] = []
+
+    def handler(_inc: Incoming, _s: Session) -> None:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise TransientError("database busy")
+
+    producer = RecordingProducer()
+    proc, _ = _processor(offline_settings, handler, producer)
+    proc.process([_raw("g")])
+    assert len(attempts) == 3 and not producer.sent
+
+
+def test_emit_is_part_of_the_callers_transaction(offline_settings: Settings) -> None:
+    store = Store.open(offline_settings, "unit")
+    try:
+        with store.session() as s:
+            emit(s, Outgoing(ev.AlertRaised(summary="x"), "g"))
+            raise RuntimeError("handler failed after emitting")
+    except RuntimeError:
+        pass
+    assert _outbox_rows(store) == 0
+
+
+def test_jobs_are_queued_once_resume_after_a_crash_and_finish_once(offline_settings: Settings) -> None:
+    store = Store.open(offline_settings, "unit")
+    with store.session() as s:
+        first = enqueue_job(s, "train", "run-1", "{}")
+        assert enqueue_job(s, "train", "run-1", "{}") == first
+    # A previous process died while the job ran.
+    with store.session() as s:
+        s.execute(jobs.update().values(status="running", attempts=1))
+    seen: list[int] = []
+
+    def execute(job: Job, ctx: JobContext) -> list[Outgoing]:
+        seen.append(job.attempts)
+        ctx.progress(0.5, "halfway")
+        return [Outgoing(ev.RunFinished(run_id=job.key, status="succeeded"), "g")]
+
+    runner = JobRunner(store, "train", execute)
+    assert runner.run_once() and not runner.run_once()
+    assert seen == [2]
+    assert _outbox_rows(store) == 1
+
+
+def test_a_job_failing_every_attempt_fails_once_with_its_reason(offline_settings: Settings) -> None:
+    store = Store.open(offline_settings, "unit")
+    with store.session() as s:
+        enqueue_job(s, "train", "run-2", "{}")
+
+    def execute(_job: Job, _ctx: JobContext) -> list[Outgoing]:
+        raise ValueError("loss is NaN")
+
+    def on_failure(job: Job, err: BaseException) -> list[Outgoing]:
+        return [Outgoing(ev.RunFinished(run_id=job.key, status="failed", failure_reason=str(err)), "g")]
+
+    runner = JobRunner(store, "train", execute, on_failure, max_attempts=3)
+    while runner.run_once():
+        pass
+    with store.session() as s:
+        row = s.execute(sa.select(jobs)).one()
+        events = s.execute(sa.select(outbox)).all()
+    assert row.status == "failed" and row.attempts == 3 and "NaN" in row.error
+    assert len(events) == 1
