@@ -9,5 +9,5 @@ mkdir -p "$out"
 mapfile -t files < <(cd protos && find tuneline -name '*.proto' | sort)
 (cd protos && "$py" -m grpc_tools.protoc -I. --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" "${files[@]}")
 # Only services get *_grpc.py modules; drop the empty ones protoc writes for message-only files.
-for f in $(find "$out/tuneline" -name '*_pb2_grpc.py'); do grep -q 'Stub(' "$f" || rm -f "$f"; done
+for f in $(find "$out/tuneline" -name '*_pb2_grpc.py'); do grep -q '^class .*Stub' "$f" || rm -f "$f"; done
 for d in $(cd "$out" && find tuneline -type d); do touch "$out/$d/__init__.py"; done
