@@ -34,7 +34,8 @@ def _sample_event() -> Outgoing:
 
 def _topic(settings: Settings) -> str:
     name = f"{settings.namespace}bench.bus.{uuid.uuid4().hex[:8]}"
-    AdminClient({"bootstrap.servers": settings.bootstrap}).create_topics([NewTopic(name, 1, 1)])[name].result(30)
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap})
+    admin.create_topics([NewTopic(name, 1, 1)])[name].result(30)
     return name
 
 

@@ -37,6 +37,25 @@ def _compose() -> None:
             # One service's broken install must not take the whole command line down with it.
             logging.getLogger("tuneline.cli").warning("the %s commands are unavailable: %s", name, err)
     app.add_typer(bench, name="bench")
+    _add_health_commands()
+
+
+def _add_health_commands() -> None:
+    """`tuneline <service> health`: exit 0 while the service's ready file is fresh (probes use it)."""
+    from services.kernel.runtime import is_ready
+    from services.kernel.settings import Settings
+
+    for group in app.registered_groups:
+        if group.name not in SERVICE_CLIS or group.typer_instance is None:
+            continue
+
+        def health(service: str = group.name) -> None:
+            ok = is_ready(Settings(), service)
+            Console().print(f"{service}: {'healthy' if ok else 'not ready'}")
+            raise typer.Exit(0 if ok else 1)
+
+        health.__doc__ = f"Exit 0 while the {group.name} service is running and healthy."
+        group.typer_instance.command("health")(health)
 
 
 def main() -> None:

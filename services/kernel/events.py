@@ -96,6 +96,9 @@ class Incoming(Generic[M]):
     topic: str = ""
     partition: int = -1
     offset: int = -1
+    # The bytes exactly as received (the ledger keeps them); empty for events built in-process.
+    raw_value: bytes = b""
+    raw_headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,8 @@ def decode(
         topic=topic,
         partition=partition,
         offset=offset,
+        raw_value=value or b"",
+        raw_headers=tuple((k, v if isinstance(v, bytes) else str(v).encode()) for k, v in headers or []),
     )
 
 

@@ -16,8 +16,10 @@ SERVICES = ("ingest", "trainer", "evaluator", "deployer", "monitor")
 def test_committed_generated_code_matches_a_fresh_generation(tmp_path: Path) -> None:
     subprocess.run(["bash", str(REPO / "scripts" / "gen_protos.sh"), str(tmp_path)], check=True,
                    env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"})
-    fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*_pb2*.py*"))
-    committed = sorted(p.relative_to(REPO / "protos") for p in (REPO / "protos").rglob("*_pb2*.py*"))
+    def generated(root: Path) -> list[Path]:
+        return sorted(p.relative_to(root) for p in root.rglob("*_pb2*.py*") if p.suffix in (".py", ".pyi"))
+
+    fresh, committed = generated(tmp_path), generated(REPO / "protos")
     assert fresh == committed
     stale = [str(p) for p in fresh if not filecmp.cmp(tmp_path / p, REPO / "protos" / p, shallow=False)]
     assert not stale, f"regenerate with `make protos`: {stale}"

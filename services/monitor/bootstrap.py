@@ -1,0 +1,50 @@
+"""Wiring: the monitor's store, subscriptions, report job runner, gRPC query server and head exporter."""
+
+from __future__ import annotations
+
+import functools
+
+from services.kernel.blobs import BlobStore
+from services.kernel.bus.consumer import Subscription
+from services.kernel.events import EVENT_TYPES
+from services.kernel.jobs import JobRunner
+from services.kernel.runtime import ServiceRuntime
+from services.kernel.store import Store
+from services.monitor import audit, handlers
+from services.monitor.adapters.evidently_report import render_drift_html
+from services.monitor.entrypoints.grpc_server import QueryServer, QueryServicer
+from services.monitor.entrypoints.head_exporter import HeadExporter
+from services.monitor.lineage import Lineage
+from services.monitor.reports import execute_report
+from services.monitor.settings import MonitorSettings
+from services.monitor.store import MIGRATIONS
+from services.monitor.windows import REPORT_JOB, WindowDeps
+
+LEDGER, MONITOR = "monitor-ledger", "monitor"
+
+
+def subscriptions(settings: MonitorSettings, deps: WindowDeps) -> list[Subscription]:
+    """The ledger consumer on every topic (dead letters included) and the monitor's own handlers."""
+    batch = settings.monitor_batch_size
+    subs = [Subscription(event=name, handler=handlers.record_in_ledger, consumer=LEDGER, batch_size=batch) for name in EVENT_TYPES]
+    routes = {"goal.applied": handlers.on_goal_applied, "eval.passed": handlers.on_eval_passed,
+              "eval.failed": handlers.on_eval_failed, "deployment.started": handlers.on_deployment_started,
+              "deployment.promoted": handlers.on_deployment_promoted,
+              "deployment.rolled_back": handlers.on_deployment_rolled_back,
+              "inference.logged": functools.partial(handlers.on_inference_logged, deps=deps),
+              "dataset.rejected": handlers.on_dataset_rejected, "run.finished": handlers.on_run_finished,
+              "deadletter": handlers.on_dead_letter}
+    return subs + [Subscription(event=e, handler=h, consumer=MONITOR, batch_size=batch if e == "inference.logged" else 1)
+                   for e, h in routes.items()]
+
+
+def build(settings: MonitorSettings) -> ServiceRuntime:
+    """The monitor's runtime, ready to run."""
+    store = Store.open(settings, "monitor", MIGRATIONS)
+    blobs = BlobStore.from_settings(settings)
+    deps = WindowDeps(blobs=blobs, report_every=settings.monitor_report_every)
+    runner = JobRunner(store, REPORT_JOB, functools.partial(execute_report, store=store, blobs=blobs, render=render_drift_html))
+    server = QueryServer(settings, QueryServicer(settings, store, Lineage(store, blobs)))
+    exporter = HeadExporter(store, audit.head_file(settings.state_dir), settings.monitor_head_export_s)
+    return ServiceRuntime("monitor", settings, store, subscriptions(settings, deps), job_runners=[runner],
+                          background=[server, exporter])

@@ -1,0 +1,103 @@
+"""`tuneline monitor run`, `tuneline audit verify|head`, `tuneline lineage ID`, `tuneline bench monitor`.
+
+The user commands talk gRPC to the monitor's Query service (settings.monitor_address, bearer token),
+so they work against a remote deployment too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import grpc
+import typer
+from rich.console import Console
+from rich.table import Table
+from tuneline.monitor.v1 import query_pb2 as q
+from tuneline.monitor.v1 import query_pb2_grpc as q_grpc
+
+from services.kernel.errors import ConfigError, IntegrityError, NotFound, TransientError, TunelineError
+
+console = Console()
+T = TypeVar("T")
+
+
+def _call(method: Callable[[q_grpc.QueryStub], Callable[..., T]], request: object) -> T:
+    from services.monitor.settings import MonitorSettings
+
+    settings = MonitorSettings()
+    with grpc.insecure_channel(settings.monitor_address) as channel:
+        try:
+            return method(q_grpc.QueryStub(channel))(request, metadata=(("authorization", f"Bearer {settings.grpc_token}"),), timeout=120)
+        except grpc.RpcError as err:
+            raise _error(err, settings.monitor_address) from None
+
+
+def _error(err: grpc.RpcError, address: str) -> TunelineError:
+    code, detail = err.code(), err.details() or ""
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return TransientError(f"the monitor at {address} is not reachable", hint="start it with `tuneline monitor run`")
+    if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        return ConfigError(f"the monitor refused the token: {detail}", hint="set TUNELINE_GRPC_TOKEN to a token it accepts")
+    if code == grpc.StatusCode.NOT_FOUND:
+        return NotFound(detail)
+    return TunelineError(f"monitor query failed ({code.name}): {detail}")
+
+
+def run() -> None:
+    """Run the monitor in the foreground (ledger, drift, alerts, query API)."""
+    from services.monitor.bootstrap import build
+    from services.monitor.settings import MonitorSettings
+
+    build(MonitorSettings()).run()
+
+
+def verify() -> None:
+    """Recompute the ledger's hash chain; name the first bad record."""
+    r = _call(lambda s: s.VerifyLedger, q.VerifyLedgerRequest())
+    if not r.ok:
+        raise IntegrityError(f"ledger tampered: first bad record {r.first_bad_sequence}: {r.problem}",
+                             hint="restore the monitor's store from a backup; records before it are intact")
+    console.print(f"[green]ledger ok[/]: {r.records} records, head {r.head_hash}")
+
+
+def head() -> None:
+    """Print the ledger's head (sequence and hash): keep it somewhere the ledger's store is not."""
+    r = _call(lambda s: s.LedgerHead, q.LedgerHeadRequest())
+    console.print(f"{r.sequence} {r.head_hash}")
+
+
+def lineage(ident: str = typer.Argument(..., help="a request id, adapter digest, run id or dataset version")) -> None:
+    """Print the chain from the dataset's publication to the predictions, verifying every artifact."""
+    r = _call(lambda s: s.Lineage, q.LineageRequest(id=ident))
+    table = Table(title=f"lineage of {r.kind} {r.id}")
+    for col in ("stage", "event", "summary", "artifacts"):
+        table.add_column(col)
+    for step in r.steps:
+        arts = ", ".join(f"{a.name} {'ok' if a.verified else 'ALTERED/MISSING'}" for a in step.artifacts)
+        table.add_row(step.stage, step.event_id, step.summary + "".join(f"\n  {k}={v}" for k, v in sorted(step.facts.items())), arts)
+    console.print(table)
+    if r.problems:
+        raise IntegrityError("lineage is not trustworthy:\n  " + "\n  ".join(r.problems),
+                             hint="an artifact or ledger record on the chain was altered or is missing")
+    console.print("[green]complete and verified[/]")
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    """Add `monitor run`, `audit verify|head`, `lineage` and `bench monitor`."""
+    monitor = typer.Typer(help="The monitor: ledger, drift, alerts, lineage.", no_args_is_help=True)
+    monitor.command("run")(run)
+    app.add_typer(monitor, name="monitor")
+    audit_app = typer.Typer(help="The hash-chained audit ledger.", no_args_is_help=True)
+    audit_app.command("verify")(verify)
+    audit_app.command("head")(head)
+    app.add_typer(audit_app, name="audit")
+    app.command("lineage")(lineage)
+
+    def bench_monitor(out: str = typer.Option("", help="write the JSON result here")) -> None:
+        """K1 ingest rate, K3 receipt latency, M1 drift time / window span, M3 detection."""
+        from benchmarks.monitor import run_bench
+
+        run_bench(out)
+
+    bench.command("monitor")(bench_monitor)

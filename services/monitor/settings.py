@@ -1,0 +1,16 @@
+"""The monitor's own settings (env prefix TUNELINE_, like the base)."""
+
+from __future__ import annotations
+
+from services.kernel.settings import Settings
+
+
+class MonitorSettings(Settings):
+    """Settings of the monitor: report cadence, head export, ingest batching."""
+
+    # Render the Evidently HTML for every Nth clean window (drifted windows always get one).
+    monitor_report_every: int = 10
+    # How often the ledger head is exported outside the store (seconds).
+    monitor_head_export_s: float = 5.0
+    # One transaction per this many events for the ledger and inference consumers (K1).
+    monitor_batch_size: int = 500

@@ -1,0 +1,125 @@
+"""The monitor's tables: the hash-chained ledger, its lookup index, and drift/deployment state."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.kernel.store import Migration
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class LedgerRow(Base):
+    """One event, appended once, chained to the previous record (services.kernel.ledger)."""
+
+    __tablename__ = "monitor_ledger"
+    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    topic: Mapped[str] = mapped_column(sa.String(300))
+    partition: Mapped[int] = mapped_column(sa.Integer)
+    offset: Mapped[int] = mapped_column(sa.BigInteger)
+    ce_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    ce_type: Mapped[str] = mapped_column(sa.String(100))
+    headers_json: Mapped[str] = mapped_column(sa.Text)
+    payload_digest: Mapped[str] = mapped_column(sa.String(71))
+    payload: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    prev_hash: Mapped[str] = mapped_column(sa.String(71), unique=True)
+    hash: Mapped[str] = mapped_column(sa.String(71))
+
+
+class LineageKey(Base):
+    """An id (request, adapter, run, eval, deployment, dataset version, published event) -> ledger record."""
+
+    __tablename__ = "monitor_lineage_keys"
+    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+
+
+class GoalRow(Base):
+    """The latest applied version of each goal (its rollback section drives windows and decisions)."""
+
+    __tablename__ = "monitor_goals"
+    name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    version: Mapped[str] = mapped_column(sa.String(71))
+    goal_json: Mapped[str] = mapped_column(sa.Text)
+
+
+class ReferenceRow(Base):
+    """An approved adapter's reference profile (from eval.passed)."""
+
+    __tablename__ = "monitor_references"
+    adapter_digest: Mapped[str] = mapped_column(sa.String(71), primary_key=True)
+    goal_name: Mapped[str] = mapped_column(sa.String(100))
+    eval_id: Mapped[str] = mapped_column(sa.String(64))
+    table_digest: Mapped[str] = mapped_column(sa.String(71))
+    table_uri: Mapped[str] = mapped_column(sa.Text)
+
+
+class DeploymentRow(Base):
+    """What deployment.* events said about an adapter of a goal."""
+
+    __tablename__ = "monitor_deployments"
+    goal_name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    adapter_digest: Mapped[str] = mapped_column(sa.String(71), primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(sa.String(64))
+    role: Mapped[str] = mapped_column(sa.String(20))
+    promoted_at_ms: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class WindowRow(Base):
+    """A prediction waiting in the open window of its goal and adapter (features of inference.logged)."""
+
+    __tablename__ = "monitor_window_rows"
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    goal_name: Mapped[str] = mapped_column(sa.String(100), index=True)
+    adapter_digest: Mapped[str] = mapped_column(sa.String(71), index=True)
+    served_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    error: Mapped[bool] = mapped_column(sa.Boolean)
+    latency_ms: Mapped[float] = mapped_column(sa.Float)
+    features_json: Mapped[str] = mapped_column(sa.Text)
+
+
+class DriftStateRow(Base):
+    """Per goal and adapter: windows judged, consecutive drifted windows, open incidents."""
+
+    __tablename__ = "monitor_drift_state"
+    goal_name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    adapter_digest: Mapped[str] = mapped_column(sa.String(71), primary_key=True)
+    windows: Mapped[int] = mapped_column(sa.Integer, default=0)
+    pending: Mapped[int] = mapped_column(sa.Integer, default=0)
+    consecutive: Mapped[int] = mapped_column(sa.Integer, default=0)
+    incident_id: Mapped[str] = mapped_column(sa.String(64), default="")
+    breach_open: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+
+
+class RollbackRow(Base):
+    """Rollback requests the monitor made: one per incident, and the cooldown's clock."""
+
+    __tablename__ = "monitor_rollbacks"
+    incident_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    goal_name: Mapped[str] = mapped_column(sa.String(100), index=True)
+    adapter_digest: Mapped[str] = mapped_column(sa.String(71))
+    requested_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class WindowVerdictRow(Base):
+    """A judged window: its verdict and (when rendered) its Evidently report, both content-addressed."""
+
+    __tablename__ = "monitor_windows"
+    goal_name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    adapter_digest: Mapped[str] = mapped_column(sa.String(71), primary_key=True)
+    index: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    drifted: Mapped[bool] = mapped_column(sa.Boolean)
+    drift_share: Mapped[float] = mapped_column(sa.Float)
+    verdict_digest: Mapped[str] = mapped_column(sa.String(71))
+    verdict_uri: Mapped[str] = mapped_column(sa.Text)
+    report_digest: Mapped[str] = mapped_column(sa.String(71), default="")
+    report_uri: Mapped[str] = mapped_column(sa.Text, default="")
+    span_ms: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    drift_ms: Mapped[float] = mapped_column(sa.Float, default=0.0)
+
+
+MIGRATIONS = [Migration("monitor-0001-initial", lambda conn: Base.metadata.create_all(conn))]

@@ -1,0 +1,209 @@
+"""Windows of inference.logged per goal and adapter: fill, judge (drift, errors, latency), decide.
+
+The decision runs on the statistical tests of domain/drift.py (KS and chi-square in ~20 ms for a
+window of 500), inside the consumer's transaction; the Evidently HTML report is rendered by a job
+afterwards, for the window that opened an incident and every `report_every`-th window (M1: Evidently
+takes seconds per report, far more than 5 % of a window's span at serving rates).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from tuneline.events.v1 import events_pb2 as ev
+
+from services.kernel.events import Incoming, Outgoing
+from services.kernel.features import CATEGORICAL_FEATURES, EMBEDDING_FEATURES, FEATURE_NAMES, NUMERIC_FEATURES
+from services.kernel.goal import RollbackSpec, goal_from_json
+from services.kernel.ids import uuid7
+from services.kernel.jobs import enqueue_job
+from services.monitor.batching import buffered, flush_buffers
+from services.monitor.domain import alerts, incidents
+from services.monitor.domain.drift import WindowVerdict, judge_window
+from services.monitor.store import (DeploymentRow, DriftStateRow, GoalRow, ReferenceRow, RollbackRow, WindowRow,
+                                    WindowVerdictRow)
+
+REPORT_JOB = "drift-report"
+PARQUET = "application/vnd.apache.parquet"
+
+
+class Blobs(Protocol):
+    def put_bytes(self, data: bytes, media_type: str = ...) -> ev.ArtifactRef: ...
+    def get_bytes(self, ref: ev.ArtifactRef) -> bytes: ...
+
+
+@dataclass
+class WindowDeps:
+    """What judging a window needs: the artifact store, a reference cache, how often to render reports."""
+
+    blobs: Blobs
+    report_every: int = 10
+    references: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def reference(self, row: ReferenceRow) -> pd.DataFrame:
+        """The reference profile table (verified against its digest on first load)."""
+        if row.table_digest not in self.references:
+            data = self.blobs.get_bytes(ev.ArtifactRef(digest=row.table_digest, uri=row.table_uri))
+            self.references[row.table_digest] = pd.read_parquet(io.BytesIO(data))
+        return self.references[row.table_digest]
+
+
+def _features(m: ev.InferenceLogged) -> str:
+    emb = list(m.embedding_projection) + [0.0] * (len(EMBEDDING_FEATURES) - len(m.embedding_projection))
+    values = [m.confidence, m.margin, m.text_length, m.token_count, *emb[: len(EMBEDDING_FEATURES)], m.label]
+    return json.dumps(values)
+
+
+@lru_cache(maxsize=64)
+def _parsed_rollback(goal_json: str) -> tuple[RollbackSpec, bool]:
+    parsed = goal_from_json(goal_json)
+    return parsed.rollback, parsed.policy.auto_rollback
+
+
+def _rollback_spec(session: Session, goal: str) -> tuple[RollbackSpec, bool]:
+    row = session.get(GoalRow, goal)
+    return _parsed_rollback(row.goal_json) if row else (RollbackSpec(), True)
+
+
+def _cached(session: Session, key: tuple[str, str]) -> tuple[DriftStateRow, RollbackSpec, bool]:
+    # Per transaction (a batch of events): one lookup of the state and the goal per goal and adapter.
+    cache = session.info.setdefault("monitor.window_state", {})
+    if key not in cache:
+        state = session.get(DriftStateRow, key) or DriftStateRow(
+            goal_name=key[0], adapter_digest=key[1], windows=0, pending=0, consecutive=0, incident_id="", breach_open=False)
+        session.add(state)
+        cache[key] = (state, *_rollback_spec(session, key[0]))
+    return cache[key]
+
+
+def add_to_window(inc: Incoming[ev.InferenceLogged], session: Session, deps: WindowDeps) -> list[Outgoing | alerts.Alert]:
+    """Store one prediction in its window; judge the window once it holds window_size predictions."""
+    m = inc.message
+    state, spec, auto = _cached(session, (m.goal_name, m.adapter_digest))
+    buffered(session, WindowRow).append({"goal_name": m.goal_name, "adapter_digest": m.adapter_digest,
+                                         "served_at_ms": m.served_at_unix_ms, "error": m.error,
+                                         "latency_ms": m.latency_ms, "features_json": _features(m)})
+    state.pending += 1
+    if state.pending < spec.window_size:
+        return []
+    flush_buffers(session)
+    return _judge(inc, session, deps, state, spec, auto)
+
+
+def _take_window(session: Session, state: DriftStateRow) -> list[WindowRow]:
+    where = (WindowRow.goal_name == state.goal_name, WindowRow.adapter_digest == state.adapter_digest)
+    rows = list(session.execute(sa.select(WindowRow).where(*where).order_by(WindowRow.id)).scalars())
+    session.execute(sa.delete(WindowRow).where(*where).execution_options(synchronize_session=False))
+    state.pending = 0
+    return rows
+
+
+def _frame(rows: list[WindowRow]) -> pd.DataFrame:
+    return pd.DataFrame([json.loads(r.features_json) for r in rows if not r.error], columns=list(FEATURE_NAMES))
+
+
+def _judge(inc: Incoming, session: Session, deps: WindowDeps, state: DriftStateRow, spec: RollbackSpec, auto: bool) -> list:
+    rows = _take_window(session, state)
+    health = alerts.serving_health([r.error for r in rows], [r.latency_ms for r in rows], spec.error_rate, spec.latency_p99_ms)
+    out: list = _breaches(state, health, spec)
+    ref_row = session.get(ReferenceRow, state.adapter_digest)
+    window = _frame(rows)
+    if ref_row is None or len(window) < 20:
+        state.windows += 1
+        return out
+    started = time.perf_counter()
+    ref = deps.reference(ref_row)
+    verdict = judge_window({c: ref[c].to_numpy() for c in FEATURE_NAMES}, {c: window[c].to_numpy() for c in FEATURE_NAMES},
+                           NUMERIC_FEATURES + EMBEDDING_FEATURES, CATEGORICAL_FEATURES, spec.drift_share)
+    verdict_ref, window_ref = _store_window(deps, verdict, window)
+    drift_ms = (time.perf_counter() - started) * 1000
+    span_ms = max(r.served_at_ms for r in rows) - min(r.served_at_ms for r in rows)
+    index = state.windows
+    out += _decide(inc, session, state, spec, auto, verdict, verdict_ref, rows)
+    session.add(WindowVerdictRow(goal_name=state.goal_name, adapter_digest=state.adapter_digest, index=index,
+                                 drifted=verdict.drifted, drift_share=verdict.drift_share, verdict_digest=verdict_ref.digest,
+                                 verdict_uri=verdict_ref.uri, report_digest="", report_uri="", span_ms=span_ms, drift_ms=drift_ms))
+    if any(isinstance(o, Outgoing) and o.event == "drift.detected" for o in out) or index % deps.report_every == 0:
+        payload = {"goal": state.goal_name, "adapter": state.adapter_digest, "index": index, "window": window_ref.digest,
+                   "window_uri": window_ref.uri, "reference": ref_row.table_digest, "reference_uri": ref_row.table_uri,
+                   "incident": state.incident_id if verdict.drifted else "", "source_event": inc.id, "traceparent": inc.traceparent}
+        enqueue_job(session, REPORT_JOB, f"{state.goal_name}/{state.adapter_digest}/{index}", json.dumps(payload), inc.traceparent)
+    return out
+
+
+def _breaches(state: DriftStateRow, health: alerts.ServingHealth, spec: RollbackSpec) -> list:
+    breached = health.error_breach or health.latency_breach
+    # One alert per breach episode: alert when it starts, stay quiet until a healthy window ends it.
+    found = alerts.breach_alerts(state.goal_name, state.adapter_digest, health, spec.error_rate, spec.latency_p99_ms)
+    out = found if breached and not state.breach_open else []
+    state.breach_open = breached
+    return out
+
+
+def verdict_json(verdict: WindowVerdict, window_digest: str) -> bytes:
+    """A verdict as canonical-ish JSON (sorted keys): what was tested, what drifted, on which rows."""
+    body = {"drifted": verdict.drifted, "drift_share": verdict.drift_share, "threshold": verdict.threshold,
+            "rows": verdict.rows, "correction": verdict.correction, "window": window_digest,
+            "columns": [c.__dict__ for c in verdict.columns]}
+    return json.dumps(body, sort_keys=True).encode()
+
+
+def _store_window(deps: WindowDeps, verdict: WindowVerdict, window: pd.DataFrame) -> tuple[ev.ArtifactRef, ev.ArtifactRef]:
+    buf = io.BytesIO()
+    window.to_parquet(buf, index=False)
+    window_ref = deps.blobs.put_bytes(buf.getvalue(), PARQUET)
+    return deps.blobs.put_bytes(verdict_json(verdict, window_ref.digest), "application/json"), window_ref
+
+
+def _decide(inc, session, state, spec, auto, verdict, verdict_ref, rows) -> list:
+    dep_row = session.get(DeploymentRow, (state.goal_name, state.adapter_digest))
+    deployment = _deployment(dep_row, inc.message)
+    last = session.execute(sa.select(sa.func.max(RollbackRow.requested_at_ms)).where(RollbackRow.goal_name == state.goal_name)).scalar() or 0
+    policy = incidents.RollbackPolicy(spec.drift_windows, spec.cooldown_seconds, spec.recent_promotion_seconds, auto)
+    now_ms = max(r.served_at_ms for r in rows)
+    before = incidents.DriftState(state.consecutive, state.incident_id, state.windows)
+    decision = incidents.decide(before, verdict.drifted, policy, deployment, now_ms, last, uuid7())
+    state.consecutive, state.incident_id, state.windows = decision.state.consecutive, decision.state.incident_id, decision.state.windows
+    if not decision.opened:
+        return []
+    return _incident_events(session, state, verdict, verdict_ref, decision, deployment, now_ms)
+
+
+def _deployment(row: DeploymentRow | None, m: ev.InferenceLogged) -> incidents.Deployment | None:
+    if row is not None:
+        return incidents.Deployment(row.deployment_id, row.adapter_digest, row.role, row.promoted_at_ms)
+    if m.variant == "canary":  # no deployment event seen (yet): trust the serving variant
+        return incidents.Deployment(m.deployment_id, m.adapter_digest, "canary")
+    return None
+
+
+def _incident_events(session, state, verdict, verdict_ref, decision, deployment, now_ms) -> list:
+    columns = [ev.ColumnDrift(column=c.column, test=c.test, statistic=c.statistic, p_value=c.adjusted_p, drifted=c.drifted)
+               for c in verdict.columns]
+    dep_id = deployment.deployment_id if deployment else ""
+    drift = ev.DriftDetected(goal_name=state.goal_name, adapter_digest=state.adapter_digest, deployment_id=dep_id,
+                             drift_share=verdict.drift_share, consecutive_windows=decision.state.consecutive, columns=columns,
+                             verdict=verdict_ref, incident_id=state.incident_id, window_index=state.windows - 1,
+                             correction=verdict.correction)
+    out: list = [Outgoing(drift, state.goal_name)]
+    if decision.action == "rollback":
+        session.add(RollbackRow(incident_id=state.incident_id, goal_name=state.goal_name,
+                                adapter_digest=state.adapter_digest, requested_at_ms=now_ms))
+        out.append(Outgoing(ev.RollbackRequested(
+            goal_name=state.goal_name, adapter_digest=state.adapter_digest, deployment_id=dep_id, reason=decision.reason,
+            incident_id=state.incident_id, requested_by="monitor",
+            numbers={"drift_share": verdict.drift_share, "consecutive_windows": float(decision.state.consecutive)}), state.goal_name))
+        out.append(alerts.rollback_alert(state.goal_name, state.adapter_digest, decision.reason, verdict_ref.uri))
+    else:
+        out.append(alerts.drift_alert(state.goal_name, state.adapter_digest, verdict.drift_share, decision.state.consecutive,
+                                      decision.action, decision.reason, verdict_ref.uri))
+    return out

@@ -1,0 +1,293 @@
+"""`tuneline demo`: the whole loop on real data, narrated, checked stage by stage.
+
+banking77 is published as an upstream team would; ingest registers it, the trainer fine-tunes,
+the evaluator gates it and the deployer makes it the goal's first champion. A deliberately weak
+version (a partial export) is then published: its candidate must fail the gate. A refreshed good
+version goes out as a canary under real test traffic and is promoted. Finally the traffic shifts
+to out-of-domain utterances (clinc150): the monitor detects drift and asks for a rollback, and
+the deployer restores the previous champion. Exit status 0 only if every stage did what it should.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from tuneline.events.v1 import events_pb2 as ev
+
+from services.kernel.errors import TunelineError
+from services.kernel.events import Incoming, Outgoing
+from services.kernel.goal import Goal, load_goal
+from services.kernel.ids import short
+from services.kernel.outbox import publish_now
+from services.kernel.settings import REPO_ROOT, Settings
+from services.kernel.store import Store, jobs
+from services.kernel.telemetry import continued_span, current_traceparent, setup_telemetry, trace_id_of
+from services.stack import demo_data, processes
+from services.stack.loadgen import LoadGenerator, Traffic
+from services.stack.watch import EventWatch
+
+TRAIN_TIMEOUT_S = 1800.0
+STEP_TIMEOUT_S = 600.0
+
+
+@dataclass
+class Stage:
+    """One checked stage of the demo."""
+
+    name: str
+    ok: bool
+    seconds: float
+    detail: str
+
+
+@dataclass
+class DemoState:
+    """What the demo learned along the way, for the summary."""
+
+    stages: list[Stage] = field(default_factory=list)
+    trace_id: str = ""
+    champion: str = ""
+    candidate: str = ""
+    accuracy: dict[str, float] = field(default_factory=dict)
+    reports: list[str] = field(default_factory=list)
+    request_id: str = ""
+    c1_seconds: float = float("nan")
+    c2_ratio: float = float("nan")
+    rollout: list[str] = field(default_factory=list)
+
+
+class Demo:
+    """Drives the loop through events and gRPC only, like any user of the system would."""
+
+    def __init__(self, settings: Settings, goal_file: Path, console: Console) -> None:
+        self.settings, self.console = settings, console
+        self.goal: Goal = load_goal(goal_file)
+        self.state = DemoState()
+        self.watch: EventWatch | None = None
+        self.data = demo_data.exports(settings.path("inbox", ".keep").parent)
+
+    # ------------------------------------------------------------------ running stages
+    def stage(self, name: str, work: Callable[[], str]) -> bool:
+        """Run one stage, record whether it did what it should, and narrate it."""
+        start = time.monotonic()
+        try:
+            detail, ok = work(), True
+        except (TunelineError, AssertionError) as err:
+            detail, ok = str(err), False
+        seconds = time.monotonic() - start
+        self.state.stages.append(Stage(name, ok, seconds, detail))
+        mark = "[green]✔[/]" if ok else "[red]✘[/]"
+        self.console.print(f"{mark} [bold]{name}[/] ({seconds:.1f} s) {detail}")
+        return ok
+
+    def wait(self, events: tuple[str, ...], where: Callable[[Incoming], bool], what: str, timeout_s: float = STEP_TIMEOUT_S) -> Incoming:
+        """Wait for an event with a spinner (and the trainer's progress while it trains)."""
+        assert self.watch is not None
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[note]}"),
+                      TimeElapsedColumn(), console=self.console, transient=True) as bar:
+            task = bar.add_task(what, total=1.0, note="")
+            return self.watch.wait(events, where, timeout_s, on_tick=lambda: self._tick(bar, task))
+
+    def _tick(self, bar: Progress, task: int) -> None:
+        fraction, message = self._job_progress()
+        bar.update(task, completed=fraction, note=message[:60])
+
+    def _job_progress(self) -> tuple[float, str]:
+        for service in ("trainer", "evaluator", "ingest"):
+            db = self.settings.state_dir / "stores" / f"{service}.db"
+            if not db.exists():
+                continue
+            engine = sa.create_engine(f"sqlite:///{db}")
+            try:
+                with engine.connect() as conn:
+                    row = conn.execute(sa.select(jobs.c.progress, jobs.c.message).where(jobs.c.status == "running")).first()
+            except sa.exc.SQLAlchemyError:
+                row = None
+            finally:
+                engine.dispose()
+            if row:
+                return float(row.progress), f"{service}: {row.message}"
+        return 0.0, ""
+
+    # ------------------------------------------------------------------ the loop, step by step
+    def publish_dataset(self, path: Path, export: str) -> str:
+        """Publish a dataset version the way an upstream team's pipeline would; returns the ce_id."""
+        task = self.goal.task
+        msg = ev.DatasetPublished(dataset_name=self.goal.data.dataset, uri=str(path), eval_uri=str(self.data.eval),
+                                  format="csv", text_field=task.text_field,
+                                  label_field=task.label_field, publisher="upstream-data-team",
+                                  lineage={"export": export, "source": "PolyAI BANKING77 (CC BY 4.0)"})
+        [event_id] = publish_now(self.settings, [Outgoing(msg, self.goal.data.dataset)], source="demo/upstream")
+        return event_id
+
+    def train_and_gate(self, published_id: str, label: str) -> tuple[Incoming, Incoming]:
+        """Follow one published version through ingest, training and the gate."""
+        reg = self.wait(("dataset.registered", "dataset.rejected"),
+                        lambda e: e.message.published_event_id == published_id, f"ingest: validating {label}")
+        if reg.type == "dataset.rejected":
+            raise AssertionError(f"{label} was rejected: {reg.message.summary}")
+        version = reg.message.dataset_version
+        self.console.print(f"  registered {label} as {short(version)} ({reg.message.train_rows} train / {reg.message.eval_rows} eval rows)")
+        run = self.wait(("run.finished",), lambda e: e.message.dataset_version == version, f"trainer: fine-tuning on {label}", TRAIN_TIMEOUT_S)
+        if run.message.status != "succeeded":
+            raise AssertionError(f"training on {label} failed: {run.message.failure_reason}")
+        self.console.print(f"  trained {short(run.message.adapter.digest)} in {run.message.wall_seconds:.0f} s")
+        gate = self.wait(("eval.passed", "eval.failed"), lambda e: e.message.outcome.run_id == run.message.run_id, f"evaluator: gating {label}")
+        outcome = gate.message.outcome
+        self.state.accuracy[label] = outcome.metrics.get("accuracy", float("nan"))
+        if outcome.report_html.uri:
+            self.state.reports.append(outcome.report_html.uri)
+        self.console.print(f"  gate: {'passed' if outcome.passed else 'failed'} — {outcome.summary}")
+        return run, gate
+
+    def first_model(self) -> str:
+        """The initial export: published, trained, gated, and made the goal's first champion."""
+        with continued_span("dataset.publish", **{"tuneline.dataset": self.goal.data.dataset}):
+            self.state.trace_id = trace_id_of(current_traceparent())
+            published = self.publish_dataset(self.data.initial, "banking77-initial-export")
+        run, gate = self.train_and_gate(published, "initial export")
+        assert gate.type == "eval.passed", "the first banking77 model must pass its gate"
+        digest = run.message.adapter.digest
+        self.wait(("deployment.promoted",), lambda e: e.message.adapter.digest == digest, "deployer: rolling out the first model")
+        self.state.champion = digest
+        self.state.rollout.append(f"{short(digest)} promoted (first model for the goal)")
+        return f"champion {short(digest)}, accuracy {self.state.accuracy['initial export']:.3f}"
+
+    def serve_traffic(self) -> str:
+        """Real banking77 test utterances through gRPC, answered by the champion."""
+        gen = LoadGenerator(self.settings, self.goal.name)
+        try:
+            traffic = gen.send(demo_data.utterances("banking77", 300))
+        finally:
+            gen.close()
+        assert traffic.ok == traffic.sent, f"{sum(traffic.failed.values())} failed requests: {dict(traffic.failed)}"
+        assert set(traffic.by_adapter) == {self.state.champion}, f"served by {set(map(short, traffic.by_adapter))}"
+        self.state.request_id = traffic.first_request_id
+        return f"{traffic.ok} predictions, all by {short(self.state.champion)}"
+
+    def weak_version(self) -> str:
+        """A partial export: its candidate must fail the gate and never take traffic."""
+        published = self.publish_dataset(self.data.partial, "banking77-partial-export")
+        run, gate = self.train_and_gate(published, "partial export")
+        digest = run.message.adapter.digest
+        assert gate.type == "eval.failed", "a model trained on a partial export must not pass the gate"
+        failed = [c.name for c in gate.message.outcome.criteria if not c.passed]
+        assert not self.watch.find("deployment.started", lambda e: e.message.adapter.digest == digest)  # type: ignore[union-attr]
+        self.state.rollout.append(f"{short(digest)} refused by the gate ({', '.join(failed)})")
+        return f"candidate {short(digest)} failed on {', '.join(failed)}; never deployed"
+
+    def canary(self) -> str:
+        """The complete export rolls out as a canary under real traffic and is promoted."""
+        t0 = time.monotonic()
+        published = self.publish_dataset(self.data.complete, "banking77-complete-export")
+        run, gate = self.train_and_gate(published, "complete export")
+        assert gate.type == "eval.passed", "the complete export must pass its gate"
+        digest = run.message.adapter.digest
+        self.wait(("deployment.started",), lambda e: e.message.adapter.digest == digest, "deployer: starting the canary")
+        self.state.c2_ratio = (time.monotonic() - t0) / max(run.message.wall_seconds, 1e-9)
+        done = self._traffic_until(demo_data.utterances("banking77", 1600), ("deployment.promoted", "deployment.rolled_back"),
+                                   lambda e: _digest_of(e) == digest, "canary: real traffic until the last step")
+        assert done.type == "deployment.promoted", f"the canary was rolled back: {done.message.reason}"
+        steps = ", ".join(f"{s.percent}% ({s.requests} req)" for s in done.message.steps)
+        self.state.rollout.append(f"{short(digest)} canary {steps} -> promoted")
+        self.state.candidate = digest
+        return f"{short(digest)} promoted after {steps}"
+
+    def drift(self) -> str:
+        """Out-of-domain traffic: drift detected, the new champion rolled back to the previous one."""
+        texts = demo_data.utterances("clinc150", 2500) + demo_data.utterances("hwu64", 1000)
+        digest = self.state.candidate
+        first_sent: list[float] = []
+        done = self._traffic_until(texts, ("deployment.rolled_back",), lambda e: e.message.adapter_digest == digest,
+                                   "monitor: watching shifted traffic", first_sent)
+        drift = self.watch.find("drift.detected", lambda e: e.message.adapter_digest == digest)  # type: ignore[union-attr]
+        assert drift, "the rollback should follow a drift detection"
+        self.state.c1_seconds = self.watch.seen_at(done) - first_sent[0]  # type: ignore[union-attr]
+        self.state.rollout.append(f"{short(digest)} rolled back ({done.message.trigger}: {done.message.reason}); "
+                                  f"{short(done.message.restored_digest)} restored")
+        assert done.message.restored_digest == self.state.champion, "the previous champion serves again"
+        return (f"drift share {drift[0].message.drift_share:.2f} over {drift[0].message.consecutive_windows} windows; "
+                f"rolled back {self.state.c1_seconds:.1f} s after the first shifted request")
+
+    def _traffic_until(self, texts: list[str], events: tuple[str, ...], where: Callable[[Incoming], bool], what: str,
+                       first_sent: list[float] | None = None) -> Incoming:
+        stop = threading.Event()
+        gen = LoadGenerator(self.settings, self.goal.name)
+        result: list[Traffic] = []
+
+        def drive() -> None:
+            while not stop.is_set():
+                traffic = gen.send(texts, until=stop)
+                if first_sent is not None and not first_sent:
+                    first_sent.append(traffic.first_sent_at)
+                result.append(traffic)
+
+        thread = threading.Thread(target=drive, daemon=True)
+        thread.start()
+        try:
+            return self.wait(events, where, what)
+        finally:
+            stop.set()
+            thread.join(30)
+            gen.close()
+
+    def lineage(self) -> str:
+        """The chain behind one served prediction, from the monitor's query API."""
+        import grpc
+        from tuneline.monitor.v1 import query_pb2, query_pb2_grpc
+
+        with grpc.insecure_channel(self.settings.monitor_address) as channel:
+            stub = query_pb2_grpc.QueryStub(channel)
+            meta = (("authorization", f"Bearer {self.settings.grpc_token}"),)
+            reply = stub.Lineage(query_pb2.LineageRequest(id=self.state.request_id), metadata=meta, timeout=30)
+        for step in reply.steps:
+            self.console.print(f"    {step.stage:>12}  {step.summary}")
+        assert reply.complete and reply.verified, f"lineage incomplete or unverified: {list(reply.problems)}"
+        return f"request {self.state.request_id}: {len(reply.steps)} steps back to the publication, every digest verified"
+
+    def run(self) -> bool:
+        """Every stage in order; stops at the first that fails."""
+        self.watch = EventWatch(self.settings)
+        try:
+            for name, work in (("goal applied", self.apply_goal), ("initial export: ingest → train → gate → champion", self.first_model),
+                               ("real traffic through gRPC", self.serve_traffic),
+                               ("weaker version refused by the gate", self.weak_version),
+                               ("complete export: canary → promoted", self.canary),
+                               ("drift → rollback", self.drift), ("lineage of one prediction", self.lineage)):
+                if not self.stage(name, work):
+                    return False
+            return True
+        finally:
+            self.watch.close()
+
+    def apply_goal(self) -> str:
+        """Publish goal.applied for the demo's goal."""
+        msg = ev.GoalApplied(goal_name=self.goal.name, goal_version=self.goal.version, goal_json=self.goal.canonical_json(),
+                             applied_by="demo")
+        publish_now(self.settings, [Outgoing(msg, self.goal.name)], source="demo/cli")
+        return f"{self.goal.name} {short(self.goal.version)}"
+
+
+def _digest_of(e: Incoming) -> str:
+    m = e.message
+    return m.adapter.digest if e.type in ("deployment.promoted", "deployment.started") else m.adapter_digest
+
+
+def demo_settings(base: Settings) -> Settings:
+    """A fresh namespace and state folder per demo run, on the base broker: a rerun never finds
+    its datasets already registered by an earlier run."""
+    run = time.strftime("%Y%m%d-%H%M%S")
+    return base.model_copy(update={"state_dir": base.state_dir / "demo" / run, "namespace": f"{base.namespace}demo-{run}.",
+                                   "kafka_bootstrap": base.bootstrap})
+
+
+def goal_file(quick: bool) -> Path:
+    """The example goal, or its quick variant (a slice of the data, one epoch, looser thresholds)."""
+    return REPO_ROOT / "goals" / ("banking77-quick.yaml" if quick else "banking77.yaml")

@@ -1,0 +1,69 @@
+"""The demo's datasets, derived deterministically from the bundled real data."""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.kernel.settings import REPO_ROOT
+
+DATASETS = REPO_ROOT / "datasets"
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """A CSV file's rows."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _write(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["text", "label"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@dataclass(frozen=True)
+class Exports:
+    """The demo's versions of banking77, all judged on one held-out eval file."""
+
+    eval: Path
+    initial: Path
+    partial: Path
+    complete: Path
+
+
+def _by_label(rows: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
+    groups: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        groups[row["label"]].append(row)
+    return groups
+
+
+def exports(folder: Path, seed: int = 17) -> Exports:
+    """Write the versions: a stratified 10 % held out for eval; the initial export keeps 60 % of the
+    remaining rows, the partial export 8 rows per intent, the complete export all of them. One eval
+    file for all keeps the candidate-vs-champion comparison on rows neither model trained on."""
+    rng = random.Random(seed)
+    held, rest = [], []
+    for label, rows in sorted(_by_label(read_rows(DATASETS / "banking77" / "train.csv")).items()):
+        rng.shuffle(rows)
+        k = max(1, round(len(rows) * 0.1))
+        held += rows[:k]
+        rest += rows[k:]
+    initial = [r for r in rest if rng.random() < 0.6]
+    partial = [r for _, rows in sorted(_by_label(rest).items()) for r in rows[:8]]
+    return Exports(_write(folder / "banking77-eval.csv", held), _write(folder / "banking77-initial-export.csv", initial),
+                   _write(folder / "banking77-partial-export.csv", partial), _write(folder / "banking77-complete-export.csv", rest))
+
+
+def utterances(name: str, limit: int, seed: int = 3) -> list[str]:
+    """Test-split utterances of a bundled dataset, shuffled deterministically."""
+    texts = [r["text"] for r in read_rows(DATASETS / name / "test.csv")]
+    random.Random(seed).shuffle(texts)
+    return texts[:limit]

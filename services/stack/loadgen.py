@@ -1,0 +1,79 @@
+"""A load generator for the demo: real utterances through the deployer's gRPC Inference API."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import grpc
+from tuneline.serving.v1 import inference_pb2 as pb
+from tuneline.serving.v1 import inference_pb2_grpc as pb_grpc
+
+from services.kernel.ids import uuid7
+from services.kernel.settings import Settings
+
+
+@dataclass
+class Traffic:
+    """What the generator sent and what came back."""
+
+    sent: int = 0
+    ok: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+    by_adapter: Counter[str] = field(default_factory=Counter)
+    first_request_id: str = ""
+    first_sent_at: float = 0.0
+    last: pb.PredictResponse | None = None
+
+
+class LoadGenerator:
+    """Sends utterances at a steady rate from a few threads until stopped or a count is reached."""
+
+    def __init__(self, settings: Settings, goal: str, concurrency: int = 4) -> None:
+        self.goal = goal
+        self._channel = grpc.insecure_channel(settings.deployer_address)
+        self._stub = pb_grpc.InferenceStub(self._channel)
+        self._meta = (("authorization", f"Bearer {settings.grpc_token}"),)
+        self._pool = ThreadPoolExecutor(concurrency)
+        self._concurrency = concurrency
+        self._lock = threading.Lock()
+
+    def predict(self, text: str) -> pb.PredictResponse:
+        """One prediction (raises grpc.RpcError)."""
+        request = pb.PredictRequest(goal=self.goal, text=text, request_id=uuid7())
+        return self._stub.Predict(request, metadata=self._meta, timeout=10)
+
+    def send(self, texts: list[str], until: threading.Event | None = None) -> Traffic:
+        """Send every text once (or until the event is set), `concurrency` requests in flight."""
+        traffic = Traffic()
+        stop = until or threading.Event()
+
+        def one(text: str) -> None:
+            if stop.is_set():
+                return
+            rid = uuid7()
+            with self._lock:
+                traffic.sent += 1
+                if not traffic.first_request_id:
+                    traffic.first_request_id, traffic.first_sent_at = rid, time.time()
+            try:
+                resp = self._stub.Predict(pb.PredictRequest(goal=self.goal, text=text, request_id=rid), metadata=self._meta, timeout=10)
+            except grpc.RpcError as err:
+                with self._lock:
+                    traffic.failed[err.code().name] += 1
+                return
+            with self._lock:
+                traffic.ok += 1
+                traffic.by_adapter[resp.adapter_digest] += 1
+                traffic.last = resp
+
+        list(self._pool.map(one, texts))
+        return traffic
+
+    def close(self) -> None:
+        """Close the channel and the threads."""
+        self._pool.shutdown(wait=True)
+        self._channel.close()

@@ -1,0 +1,138 @@
+"""`tuneline up|down|status`: the broker and the five services as background processes.
+
+Each service runs as `tuneline <service> run` with its log at state_dir/logs/<service>.log and
+its pid at state_dir/run/<service>.pid; a service is healthy while its ready file is fresh.
+`up` is idempotent: it starts what is not running (a service killed with SIGKILL comes back).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.kernel import broker
+from services.kernel.bus.topics import ensure_topics
+from services.kernel.errors import TransientError
+from services.kernel.runtime import is_ready
+from services.kernel.settings import Settings
+
+SERVICES = ("ingest", "trainer", "evaluator", "deployer", "monitor")
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """One service process as `status` sees it."""
+
+    name: str
+    pid: int | None
+    healthy: bool
+    log: Path
+
+
+def _pid_file(settings: Settings, name: str) -> Path:
+    return settings.path("run", f"{name}.pid")
+
+
+def _log_file(settings: Settings, name: str) -> Path:
+    return settings.path("logs", f"{name}.log")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+def service_pid(settings: Settings, name: str) -> int | None:
+    """The pid of a service we started, if it is alive."""
+    try:
+        pid = int(_pid_file(settings, name).read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def states(settings: Settings) -> list[ServiceState]:
+    """Each service's pid, health and log."""
+    return [ServiceState(n, service_pid(settings, n), is_ready(settings, n), _log_file(settings, n)) for n in SERVICES]
+
+
+def _spawn(settings: Settings, name: str, env: dict[str, str]) -> int:
+    log = open(_log_file(settings, name), "ab")
+    cmd = [sys.executable, "-m", "services.cli", name, "run"]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    _pid_file(settings, name).write_text(str(proc.pid))
+    return proc.pid
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The environment services inherit: these settings, offline model loading, the state folder."""
+    env = dict(os.environ)
+    env.update({"TUNELINE_STATE_DIR": str(settings.state_dir), "TUNELINE_NAMESPACE": settings.namespace,
+                "TUNELINE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"})
+    if not settings.kafka_bootstrap:
+        env.pop("TUNELINE_KAFKA_BOOTSTRAP")
+    return env
+
+
+def up(settings: Settings, services: tuple[str, ...] = SERVICES, timeout_s: float = 180.0) -> list[ServiceState]:
+    """Start the broker (if embedded) and every service not running; wait until all are healthy."""
+    if settings.embedded_kafka:
+        broker.start(settings)
+    ensure_topics(settings)
+    env = child_env(settings)
+    for name in services:
+        if service_pid(settings, name) is None:
+            settings.path("run", f"{name}.ready").unlink(missing_ok=True)
+            _spawn(settings, name, env)
+    wait_healthy(settings, services, timeout_s)
+    return states(settings)
+
+
+def wait_healthy(settings: Settings, services: tuple[str, ...], timeout_s: float) -> None:
+    """Poll until each service's ready file is fresh; name the ones that died or hang."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pending = [n for n in services if not is_ready(settings, n)]
+        dead = [n for n in pending if service_pid(settings, n) is None]
+        if dead:
+            raise TransientError(f"{', '.join(dead)} exited during start-up",
+                                 hint=f"see the logs under {settings.state_dir / 'logs'}")
+        if not pending:
+            return
+        time.sleep(0.5)
+    raise TransientError(f"not healthy after {timeout_s:.0f}s: {', '.join(pending)}",
+                         hint=f"see the logs under {settings.state_dir / 'logs'}")
+
+
+def down(settings: Settings, stop_broker: bool = True, timeout_s: float = 60.0) -> list[str]:
+    """SIGTERM every service we started, wait, SIGKILL stragglers, then stop the broker."""
+    stopped = []
+    pids = {n: service_pid(settings, n) for n in SERVICES}
+    for name, pid in pids.items():
+        if pid is not None:
+            os.killpg(pid, signal.SIGTERM)
+            stopped.append(name)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(p and _alive(p) for p in pids.values()):
+        time.sleep(0.2)
+    for pid in pids.values():
+        if pid and _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+    for name in SERVICES:
+        _pid_file(settings, name).unlink(missing_ok=True)
+        settings.path("run", f"{name}.ready").unlink(missing_ok=True)
+    if stop_broker and settings.embedded_kafka:
+        broker.stop(settings)
+    return stopped

@@ -1,0 +1,63 @@
+"""`tuneline status` views: consumer lag per group and the deployments' traffic split."""
+
+from __future__ import annotations
+
+import grpc
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from rich.console import Console
+from rich.table import Table
+from tuneline.serving.v1 import inference_pb2 as pb
+from tuneline.serving.v1 import inference_pb2_grpc as pb_grpc
+
+from services.kernel.bus.topics import admin, all_topics
+from services.kernel.ids import short
+from services.kernel.settings import Settings
+
+
+def _lag(settings: Settings, group: str, topics: list[str]) -> int:
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        md = consumer.list_topics(timeout=5).topics
+        parts = [TopicPartition(t, p) for t in topics if t in md for p in md[t].partitions]
+        committed = consumer.committed(parts, timeout=5)
+        lag = 0
+        for tp in committed:
+            if tp.offset < 0:
+                continue
+            _, high = consumer.get_watermark_offsets(tp, timeout=5)
+            lag += max(0, high - tp.offset)
+        return lag
+    finally:
+        consumer.close()
+
+
+def print_lag(console: Console, settings: Settings) -> None:
+    """Lag of each service's consumer group over all Tuneline topics."""
+    try:
+        groups = [g.group_id for g in admin(settings).list_consumer_groups(request_timeout=5).result().valid]
+    except KafkaException as err:
+        console.print(f"Kafka at {settings.bootstrap} does not answer: {err}")
+        return
+    prefix = settings.group("")
+    table = Table("consumer group", "lag (events)")
+    for group in sorted(g for g in groups if g.startswith(prefix)):
+        table.add_row(group, str(_lag(settings, group, all_topics(settings))))
+    console.print(table)
+
+
+def print_deployments(console: Console, settings: Settings) -> None:
+    """Goals, their deployments and traffic split, from the deployer's Admin API."""
+    try:
+        with grpc.insecure_channel(settings.deployer_address) as channel:
+            reply = pb_grpc.AdminStub(channel).ListDeployments(
+                pb.ListDeploymentsRequest(), metadata=(("authorization", f"Bearer {settings.grpc_token}"),), timeout=5)
+    except grpc.RpcError as err:
+        console.print(f"deployer at {settings.deployer_address}: {err.code().name}")
+        return
+    table = Table("goal", "state", "strategy", "adapters (traffic)")
+    for d in reply.deployments:
+        slots = ", ".join(f"{s.role} {short(s.adapter_digest)} {s.traffic_percent}%" for s in d.slots)
+        table.add_row(d.goal, d.state, d.strategy, slots)
+    console.print(table)
+    if reply.unlogged_predictions:
+        console.print(f"[yellow]{reply.unlogged_predictions} predictions could not be logged to Kafka[/]")

@@ -1,0 +1,128 @@
+"""`tuneline lineage` over the gRPC Query API: the full chain from a request id, and loud failure on tampering."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from tuneline.events.v1 import events_pb2 as ev
+from tuneline.monitor.v1 import query_pb2 as q
+from tuneline.monitor.v1 import query_pb2_grpc as q_grpc
+
+from services.kernel.blobs import BlobStore
+from services.kernel.store import Store
+from services.monitor import audit
+from services.monitor.entrypoints.grpc_server import QueryServer, QueryServicer
+from services.monitor.lineage import Lineage
+from services.monitor.settings import MonitorSettings
+from services.monitor.store import MIGRATIONS
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def served(tmp_path, unused_port=None):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = MonitorSettings(state_dir=tmp_path, monitor_address=f"127.0.0.1:{port}")
+    store, blobs = Store.open(settings, "monitor", MIGRATIONS), BlobStore(str(tmp_path / "artifacts"))
+    server = QueryServer(settings, QueryServicer(settings, store, Lineage(store, blobs)))
+    server.start()
+    yield settings, store, blobs
+    server.stop()
+    store.dispose()
+
+
+def _chain(store, blobs, make):
+    train, evalr = blobs.put_bytes(b"train-parquet"), blobs.put_bytes(b"eval-parquet")
+    envelope, report = blobs.put_bytes(b'{"seed": 17}'), blobs.put_bytes(b"<html>report</html>", "text/html")
+    weights = blobs.root + "/../head.safetensors"
+    with open(weights, "wb") as f:
+        f.write(b"weights")
+    adapter_ref = blobs.put_tree([("head.safetensors", weights)])
+    adapter = adapter_ref.digest
+    published = make(ev.DatasetPublished(dataset_name="banking77", uri="/data/b77.csv", publisher="data-team"))
+    msgs = [ev.DatasetRegistered(dataset_name="banking77", dataset_version="sha256:" + "d" * 64, train=train, eval=evalr,
+                                 published_event_id=published.id),
+            ev.RunFinished(run_id="run-1", status="succeeded", dataset_version="sha256:" + "d" * 64, envelope=envelope,
+                           adapter=adapter_ref),
+            ev.EvalPassed(outcome=ev.EvalOutcome(eval_id="eval-1", run_id="run-1", passed=True, report_html=report,
+                                                 adapter=ev.ArtifactRef(digest=adapter))),
+            ev.DeploymentStarted(deployment_id="dep-1", goal_name="banking77", adapter=ev.ArtifactRef(digest=adapter)),
+            ev.InferenceLogged(request_id="req-1", adapter_digest=adapter, label="card_arrival", confidence=0.9)]
+    with store.session() as s:
+        for inc in [published] + [make(m) for m in msgs]:
+            audit.append_event(inc, s)
+    return report
+
+
+def _lineage(settings, ident):
+    with grpc.insecure_channel(settings.monitor_address) as ch:
+        return q_grpc.QueryStub(ch).Lineage(q.LineageRequest(id=ident), metadata=(("authorization", "Bearer tuneline-dev-token"),))
+
+
+def test_lineage_of_a_request_reaches_the_publication_and_verifies(served, make_incoming):
+    settings, store, blobs = served
+    _chain(store, blobs, make_incoming)
+    r = _lineage(settings, "req-1")
+    assert [s.stage for s in r.steps] == ["published", "registered", "run", "evaluation", "deployment", "prediction"]
+    assert r.complete and r.verified and not r.problems
+    assert r.steps[0].facts["publisher"] == "data-team"
+
+
+def test_lineage_fails_loudly_when_an_artifact_was_altered(served, make_incoming):
+    settings, store, blobs = served
+    report = _chain(store, blobs, make_incoming)
+    with open(report.uri, "r+b") as f:
+        f.write(b"X")
+    r = _lineage(settings, "req-1")
+    assert not r.verified and any(report.digest in p for p in r.problems)
+
+
+def test_lineage_refuses_without_a_token(served):
+    settings, _, _ = served
+    with grpc.insecure_channel(settings.monitor_address) as ch, pytest.raises(grpc.RpcError) as err:
+        q_grpc.QueryStub(ch).Lineage(q.LineageRequest(id="req-1"))
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def _cli(monkeypatch, settings, *args):
+    import typer
+    from typer.testing import CliRunner
+
+    from services.monitor.entrypoints.cli import register
+
+    monkeypatch.setenv("TUNELINE_MONITOR_ADDRESS", settings.monitor_address)
+    app, bench = typer.Typer(), typer.Typer()
+    register(app, bench)
+    return CliRunner().invoke(app, list(args))
+
+
+def test_cli_lineage_prints_the_chain_and_fails_loudly_on_tampering(served, make_incoming, monkeypatch):
+    from services.kernel.errors import IntegrityError
+
+    settings, store, blobs = served
+    report = _chain(store, blobs, make_incoming)
+    ok = _cli(monkeypatch, settings, "lineage", "req-1")
+    assert ok.exit_code == 0 and "data-team" in ok.output and "complete and verified" in ok.output
+    with open(report.uri, "r+b") as f:
+        f.write(b"X")
+    bad = _cli(monkeypatch, settings, "lineage", "req-1")
+    assert bad.exit_code != 0 and isinstance(bad.exception, IntegrityError) and report.digest in str(bad.exception)
+
+
+def test_cli_audit_verify_names_the_first_bad_record(served, make_incoming, monkeypatch):
+    import sqlalchemy as sa
+
+    from services.kernel.errors import IntegrityError
+
+    settings, store, blobs = served
+    _chain(store, blobs, make_incoming)
+    assert _cli(monkeypatch, settings, "audit", "verify").exit_code == 0
+    assert _cli(monkeypatch, settings, "audit", "head").output.startswith("6 sha256:")
+    with store.session() as s:
+        s.execute(sa.text("UPDATE monitor_ledger SET ce_type = 'tuneline.alert.raised.v1' WHERE seq = 3"))
+    bad = _cli(monkeypatch, settings, "audit", "verify")
+    assert isinstance(bad.exception, IntegrityError) and "first bad record 3" in str(bad.exception)
