@@ -1,0 +1,1 @@
+"""The evaluator's adapters, one technology each."""

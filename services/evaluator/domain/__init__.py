@@ -1,0 +1,1 @@
+"""Pure evaluation rules: metrics, calibration, robustness, champion test, the gate. No I/O."""

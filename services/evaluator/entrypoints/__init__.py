@@ -1,0 +1,1 @@
+"""The evaluator's entrypoints: the CLI and the runtime wiring."""

@@ -1,0 +1,100 @@
+"""Evaluator commands: `tuneline evaluator run`, `tuneline evals [ID]`, `tuneline bench eval`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from tuneline.events.v1 import events_pb2 as ev
+
+from services.kernel.errors import NotFound
+from services.kernel.ids import short
+
+console = Console()
+
+
+def run() -> None:
+    """Run the evaluator in the foreground (consumes run.finished, goal.applied, deployment.*)."""
+    from services.evaluator.bootstrap import build_runtime
+
+    build_runtime().run()
+
+
+def _rows(eval_id: str | None, limit: int) -> list:  # noqa: ANN401 - EvalRow list
+    import sqlalchemy as sa
+
+    from services.evaluator.bootstrap import open_store
+    from services.evaluator.settings import EvaluatorSettings
+    from services.evaluator.store import EvalRow
+
+    store = open_store(EvaluatorSettings())
+    query = sa.select(EvalRow).order_by(EvalRow.created_at.desc()).limit(limit)
+    if eval_id:
+        query = sa.select(EvalRow).where(sa.or_(EvalRow.eval_id.startswith(eval_id), EvalRow.run_id.startswith(eval_id)))
+    return store.run(lambda s: list(s.scalars(query)))
+
+
+def _num(v: float) -> str:
+    return "—" if not math.isfinite(v) else f"{v:.4g}"
+
+
+def _export(out: ev.EvalOutcome, dest: Path) -> None:
+    from services.evaluator.settings import EvaluatorSettings
+    from services.kernel.blobs import BlobStore
+
+    # Blobs are named by digest, without an extension: a copy named *.html opens in any browser.
+    dest.write_bytes(BlobStore.from_settings(EvaluatorSettings()).get_bytes(out.report_html))
+    console.print(f"wrote the HTML report to [bold]{dest}[/] (open it in a browser)")
+
+
+def _show(row, html: Path | None) -> None:  # noqa: ANN001 - EvalRow
+    out = ev.EvalOutcome.FromString(row.outcome)
+    verdict = "[green]PASSED[/]" if out.passed else "[red]FAILED[/]"
+    console.print(f"eval [bold]{out.eval_id}[/] of run {out.run_id} ({out.goal_name}): {verdict}")
+    console.print(f"adapter {out.adapter.digest}\n{out.summary}")
+    table = Table("criterion", "value", "threshold", "decision", "reason")
+    for c in out.criteria:
+        table.add_row(c.name, _num(c.value), f"{c.comparator} {_num(c.threshold)}",
+                      "[green]pass[/]" if c.passed else "[red]FAIL[/]", c.reason)
+    console.print(table)
+    if out.HasField("champion"):
+        ch = out.champion
+        console.print(f"vs champion {short(ch.champion_digest)}: {ch.test} statistic {ch.statistic:.3f}, "
+                      f"p {ch.p_value:.4g}, delta {ch.delta:+.4f} on {ch.rows} rows")
+    console.print(f"HTML report: [bold]{out.report_html.uri or '—'}[/]\nJSON report: {out.report_json.uri or '—'}")
+    if html is not None and out.report_html.digest:
+        _export(out, html)
+
+
+def evals(
+    eval_id: str = typer.Argument(None, help="An eval or run id (a prefix is enough): show its criteria."),
+    limit: int = typer.Option(20, "--limit", help="How many recent evaluations to list."),
+    html: Path = typer.Option(None, "--html", help="With an ID: copy its HTML report (verified) to this file."),
+) -> None:
+    """List recent gate decisions, or show one with every criterion and where its HTML report is."""
+    rows = _rows(eval_id, limit)
+    if eval_id:
+        if not rows:
+            raise NotFound(f"no evaluation {eval_id!r}", hint="`tuneline evals` lists recent ones")
+        for row in rows:
+            _show(row, html)
+        return
+    table = Table("eval", "goal", "run", "adapter", "decision", "summary", "when")
+    for r in rows:
+        table.add_row(short(r.eval_id, 13), r.goal_name, short(r.run_id, 13), short(r.adapter_digest),
+                      "[green]passed[/]" if r.passed else "[red]failed[/]", r.summary[:80], f"{r.created_at:%Y-%m-%d %H:%M}")
+    console.print(table if rows else "no evaluations yet")
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    """Add `evaluator run`, `evals` and `bench eval`."""
+    group = typer.Typer(help="The evaluator: the fail-closed acceptance gate and its reports.", no_args_is_help=True)
+    group.command("run")(run)
+    app.add_typer(group, name="evaluator")
+    app.command("evals")(evals)
+    from benchmarks.eval import bench_eval
+
+    bench.command("eval")(bench_eval)

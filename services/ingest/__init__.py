@@ -1,0 +1,1 @@
+"""Ingest: turns `dataset.published` into a certified, versioned `dataset.registered` or a `dataset.rejected`."""

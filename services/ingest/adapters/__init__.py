@@ -1,0 +1,1 @@
+"""Ingest adapters: one technology each (streaming readers, Parquet snapshots, staging files)."""

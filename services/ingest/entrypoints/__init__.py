@@ -1,0 +1,1 @@
+"""Ingest entrypoints: the CLI commands."""

@@ -1,0 +1,43 @@
+"""Ingest handlers: remember goals by dataset; turn each published dataset into an ingest job."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Iterable
+
+from sqlalchemy.orm import Session
+
+from tuneline.events.v1 import events_pb2 as ev
+
+from services.ingest.store import GoalRow
+from services.kernel.events import Incoming, Outgoing
+from services.kernel.goal import goal_from_json
+from services.kernel.jobs import enqueue_job
+from services.kernel.store import utcnow
+
+log = logging.getLogger(__name__)
+JOB_KIND = "ingest"
+
+
+def on_goal_applied(incoming: Incoming[ev.GoalApplied], session: Session) -> Iterable[Outgoing]:
+    """Store the goal under its dataset name: later publications of that dataset follow its data.* policy."""
+    goal = goal_from_json(incoming.message.goal_json)
+    row = session.get(GoalRow, goal.data.dataset) or GoalRow(dataset_name=goal.data.dataset)
+    row.goal_name, row.goal_version = goal.name, goal.version
+    row.goal_json, row.applied_at = goal.canonical_json(), utcnow()
+    session.add(row)
+    log.info("goal %s applies to dataset %s", goal.name, goal.data.dataset)
+    return []
+
+
+def on_dataset_published(incoming: Incoming[ev.DatasetPublished], session: Session) -> Iterable[Outgoing]:
+    """Queue the ingest of a published dataset (one job per event id; the job emits the verdict)."""
+    payload = json.dumps({
+        "event_id": incoming.id,
+        "published": base64.b64encode(incoming.message.SerializeToString()).decode(),
+    })
+    job_id = enqueue_job(session, JOB_KIND, incoming.id, payload, incoming.traceparent)
+    log.info("dataset %s published (event %s): ingest job %s", incoming.message.dataset_name, incoming.id, job_id)
+    return []

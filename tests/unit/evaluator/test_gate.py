@@ -1,0 +1,63 @@
+import math
+
+from services.evaluator.domain.gate import Measurement, judge, refused
+
+GOOD = {
+    "accuracy": Measurement(0.9), "macro_f1": Measurement(0.88), "ece": Measurement(0.03),
+    "robustness_drop": Measurement(0.02), "slice_gap": Measurement(0.0, "no slice field"),
+    "latency_p95_ms": Measurement(12.0), "vs_champion": Measurement(0.0, "no champion serving", True),
+}
+
+
+def _by_name(decision):
+    return {c.name: c for c in decision.criteria}
+
+
+def test_all_criteria_met_passes(base_goal):
+    d = judge(base_goal.acceptance, GOOD)
+    assert d.passed and len(d.criteria) == 7
+    assert _by_name(d)["vs_champion"].reason == "no champion serving"
+    assert _by_name(d)["slice_gap"].reason.endswith("(no slice field)")
+
+
+def test_an_impossible_threshold_fails_naming_the_criterion(base_goal, goal_with):
+    goal = goal_with(base_goal, acceptance={"accuracy": {"min": 0.999}})
+    d = judge(goal.acceptance, GOOD)
+    assert not d.passed
+    acc = _by_name(d)["accuracy"]
+    assert (acc.passed, acc.value, acc.threshold, acc.comparator) == (False, 0.9, 0.999, "min")
+    assert "accuracy" in d.summary and "failed 1 of 7" in d.summary
+    assert all(c.passed for c in d.criteria if c.name != "accuracy")
+
+
+def test_a_missing_measurement_fails_closed(base_goal):
+    measured = dict(GOOD)
+    del measured["ece"]
+    d = judge(base_goal.acceptance, measured)
+    ece = _by_name(d)["ece"]
+    assert not d.passed and not ece.computed and ece.reason == "not computed: no measurement"
+    assert math.isnan(ece.value)
+
+
+def test_a_criterion_that_could_not_be_computed_fails_with_its_reason(base_goal):
+    measured = dict(GOOD, latency_p95_ms=Measurement(None, "latency failed: RuntimeError: boom"))
+    d = judge(base_goal.acceptance, measured)
+    assert not d.passed and "latency failed: RuntimeError: boom" in _by_name(d)["latency_p95_ms"].reason
+
+
+def test_nan_and_infinity_fail_even_against_a_lenient_threshold(base_goal, goal_with):
+    goal = goal_with(base_goal, acceptance={"ece": {"max": 1e9}})
+    for bad in (float("nan"), float("inf")):
+        d = judge(goal.acceptance, dict(GOOD, ece=Measurement(bad)))
+        assert not d.passed and not _by_name(d)["ece"].computed
+
+
+def test_vs_champion_needs_a_verdict(base_goal):
+    d = judge(base_goal.acceptance, dict(GOOD, vs_champion=Measurement(0.05)))
+    assert not d.passed and _by_name(d)["vs_champion"].reason == "no paired-test verdict"
+
+
+def test_refused_fails_every_criterion_with_the_reason(base_goal):
+    d = refused(base_goal.acceptance, "IntegrityError: digest mismatch")
+    assert not d.passed and d.summary.startswith("refused: IntegrityError")
+    assert all(not c.passed and "digest mismatch" in c.reason for c in d.criteria)
