@@ -1,0 +1,1 @@
+"""The deployer: serves adapters over gRPC and rolls new ones out as mirrors or canaries."""

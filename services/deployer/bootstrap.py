@@ -1,0 +1,80 @@
+"""Wiring of the deployer process: store, blobs, pool, routing, controller, gRPC server, consumers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from services.deployer import handlers
+from services.deployer.controller import Controller
+from services.deployer.domain.routing import RoutingTable
+from services.deployer.entrypoints.admin import AdminServicer
+from services.deployer.settings import DeployerSettings
+from services.deployer.store import MIGRATIONS, SERVICE
+from services.kernel.blobs import BlobStore
+from services.kernel.bus.consumer import Subscription
+from services.kernel.runtime import ServiceRuntime
+from services.kernel.store import Store
+
+CONSUMER = "deployer"
+
+
+@dataclass
+class Deployer:
+    """The parts of a running deployer (tests reach into them)."""
+
+    settings: DeployerSettings
+    store: Store
+    routing: RoutingTable
+    controller: Controller
+    server: object
+    runtime: ServiceRuntime
+
+
+class _Started:
+    """Starts the controller (restoring rollouts) before the server answers, stops it after."""
+
+    def __init__(self, controller: Controller, server: object) -> None:
+        self.controller, self.server = controller, server
+
+    def start(self) -> None:
+        self.controller.start()
+        self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.controller.stop()
+
+
+def subscriptions(controller: Controller) -> list[Subscription]:
+    """The events the deployer consumes and their handlers."""
+    bind = lambda fn: partial(fn, controller=controller)  # noqa: E731
+    return [Subscription("goal.applied", bind(handlers.on_goal_applied), CONSUMER),
+            Subscription("eval.passed", bind(handlers.on_eval_passed), CONSUMER),
+            Subscription("rollback.requested", bind(handlers.on_rollback_requested), CONSUMER),
+            Subscription("drift.detected", bind(handlers.on_drift_detected), CONSUMER)]
+
+
+def build(settings: DeployerSettings | None = None, pool: object | None = None, log_sink: object | None = None) -> Deployer:
+    """Build the whole deployer; nothing runs until `runtime.run()` (or the server/controller start)."""
+    from services.deployer.entrypoints.grpc_server import build_server
+    from services.deployer.serving.inference_log import KafkaInferenceLog
+    from services.deployer.serving.pool import AdapterPool
+
+    settings = settings or DeployerSettings()
+    store = Store.open(settings, SERVICE, MIGRATIONS)
+    pool = pool or AdapterPool(settings.base_model, settings.serving.device, settings.path("pool", "x").parent)
+    routing = RoutingTable()
+    controller = Controller(store, BlobStore.from_settings(settings), pool, routing,
+                            settings.path("adapters", "x").parent)
+    log_sink = log_sink or KafkaInferenceLog(settings, settings.serving)
+    admin = AdminServicer(controller, log_sink.unlogged)
+    server = build_server(settings, routing, pool, controller, log_sink, admin_servicer=admin)
+    runtime = ServiceRuntime(SERVICE, settings, store, subscriptions(controller),
+                             background=[_Started(controller, server)])
+    return Deployer(settings, store, routing, controller, server, runtime)
+
+
+def run() -> None:
+    """`tuneline deployer run`: serve and roll out until SIGTERM."""
+    build().runtime.run()

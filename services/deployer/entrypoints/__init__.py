@@ -1,0 +1,1 @@
+"""The deployer's entrypoints: the gRPC server, the admin servicer, the CLI."""

@@ -1,0 +1,65 @@
+"""The Admin gRPC servicer (tuneline.serving.v1.Admin): list deployments, roll back by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import grpc
+
+from services.deployer.controller import Controller
+from services.deployer.domain.rollout import Adapter, Rollout
+from services.deployer.handlers import manual_rollback
+from services.kernel.errors import IllegalTransition, NotFound, TunelineError
+from tuneline.serving.v1 import inference_pb2 as pb
+from tuneline.serving.v1 import inference_pb2_grpc as pb_grpc
+
+
+def _slot(a: Adapter, role: str, percent: int) -> pb.AdapterSlot:
+    return pb.AdapterSlot(adapter_digest=a.digest, role=role, traffic_percent=percent,
+                          deployment_id=a.deployment_id, dataset_version=a.dataset_version, eval_id=a.eval_id)
+
+
+def deployment_of(r: Rollout, step_requests: int) -> pb.GoalDeployment:
+    """A goal's rollout as the Admin API shows it."""
+    slots = []
+    if r.champion:
+        slots.append(_slot(r.champion, "champion", 100 - r.candidate_percent))
+    if r.candidate and r.in_progress:
+        slots.append(_slot(r.candidate, "canary" if r.state == "canary" else "mirror", r.candidate_percent))
+    if r.previous:
+        slots.append(_slot(r.previous, "previous", 0))
+    current = r.candidate if r.in_progress and r.candidate else r.champion
+    return pb.GoalDeployment(goal=r.goal, goal_version=current.goal_version if current else "", state=r.state,
+                             strategy=r.plan.strategy, slots=slots, step_index=r.step_index,
+                             step_requests=step_requests, deployment_id=current.deployment_id if current else "")
+
+
+class AdminServicer(pb_grpc.AdminServicer):
+    """Ops surface of the deployer; authentication is the server's bearer-token interceptor."""
+
+    def __init__(self, controller: Controller, unlogged: Callable[[], int] = lambda: 0) -> None:
+        self.controller, self.unlogged = controller, unlogged
+
+    def ListDeployments(self, request: pb.ListDeploymentsRequest, context: grpc.ServicerContext) -> pb.ListDeploymentsResponse:
+        """Every goal's deployment (or one goal's)."""
+        rollouts = self.controller.rollouts()
+        if request.goal:
+            rollouts = [r for r in rollouts if r.goal == request.goal]
+            if not rollouts:
+                context.abort(grpc.StatusCode.NOT_FOUND, f"goal {request.goal!r} has no deployment")
+        items = [deployment_of(r, self.controller.step_stats(r.goal).requests) for r in rollouts]
+        return pb.ListDeploymentsResponse(deployments=items, unlogged_predictions=self.unlogged())
+
+    def Rollback(self, request: pb.RollbackRequest, context: grpc.ServicerContext) -> pb.RollbackResponse:
+        """Take the goal's canary (or freshly promoted champion) out of traffic now."""
+        try:
+            self.controller.rollout(request.goal)
+            _, back, to_zero_ms = manual_rollback(self.controller, request.goal, request.reason)
+        except NotFound as err:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(err))
+        except IllegalTransition as err:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(err))
+        except TunelineError as err:
+            context.abort(grpc.StatusCode.INTERNAL, str(err))
+        return pb.RollbackResponse(deployment_id=back.adapter.deployment_id, rolled_back_digest=back.adapter.digest,
+                                   restored_digest=back.restored_digest, decision_to_zero_ms=to_zero_ms)

@@ -1,0 +1,107 @@
+"""The deployer's consumers as plain functions: a decoded event and named dependencies in, events out."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlalchemy.orm import Session
+
+from services.deployer.controller import Controller
+from services.deployer.domain import rollout as machine
+from services.deployer.domain.policy import Approval, refusal
+from services.deployer.domain.rollout import Adapter, Rollout
+from services.deployer.store import goal_in_force, save_goal, save_rollout
+from services.kernel.errors import InvalidInput
+from services.kernel.events import Incoming, Outgoing
+from services.kernel.goal import AcceptanceSpec, goal_from_json
+from services.kernel.ids import uuid7
+from tuneline.events.v1 import events_pb2 as ev
+
+log = logging.getLogger(__name__)
+REQUIRED_CRITERIA = tuple(AcceptanceSpec.model_fields)
+
+
+def on_goal_applied(inc: Incoming[ev.GoalApplied], session: Session, *, controller: Controller) -> list[Outgoing]:
+    """Keep the latest goal per name; a deployed goal's serving policy changes at once."""
+    goal = goal_from_json(inc.message.goal_json)
+    if goal.version != inc.message.goal_version:
+        raise InvalidInput(f"goal.applied for {goal.name!r}: goal_json does not hash to {inc.message.goal_version}")
+    save_goal(session, goal)
+    changed = controller.set_policy(goal.name, machine.policy_of(goal))
+    if changed is not None:
+        save_rollout(session, changed)
+    return []
+
+
+def approval_of(outcome: ev.EvalOutcome) -> Approval:
+    """What the deployer checks of an evaluation outcome."""
+    return Approval(goal=outcome.goal_name, goal_version=outcome.goal_version, digest=outcome.adapter.digest,
+                    uri=outcome.adapter.uri, passed=outcome.passed,
+                    criteria=tuple((c.name, c.passed) for c in outcome.criteria))
+
+
+def adapter_of(outcome: ev.EvalOutcome, deployment_id: str) -> Adapter:
+    """The adapter an evaluation approved, as the rollout remembers it."""
+    a = outcome.adapter
+    return Adapter(digest=a.digest, uri=a.uri, media_type=a.media_type, size_bytes=a.size_bytes,
+                   deployment_id=deployment_id, goal_version=outcome.goal_version,
+                   dataset_version=outcome.dataset_version, eval_id=outcome.eval_id, run_id=outcome.run_id)
+
+
+def on_eval_passed(inc: Incoming[ev.EvalPassed], session: Session, *, controller: Controller) -> list[Outgoing]:
+    """Verify the approval and the bytes, load the adapter, start the goal's rollout strategy."""
+    if (done := controller.reply(inc.id)) is not None:
+        save_rollout(session, done.rollout)
+        return done.events
+    outcome = inc.message.outcome
+    goal = goal_in_force(session, outcome.goal_name)
+    why = refusal(approval_of(outcome), goal.version if goal else None, REQUIRED_CRITERIA)
+    if why is not None or goal is None:
+        log.warning("refused adapter %s for goal %s: %s", outcome.adapter.digest, outcome.goal_name, why)
+        raise InvalidInput(f"adapter {outcome.adapter.digest} refused: {why}",
+                           hint="only adapters whose evaluation passed every criterion are served")
+    adapter = adapter_of(outcome, uuid7())
+    plan, policy = machine.plan_of(goal), machine.policy_of(goal)
+    # Refuse stale offers before any fetching; the same check runs again under the controller's lock.
+    machine.offer(controller.rollouts_get(goal.name), adapter, plan, policy, controller.clock())
+    controller.load_adapter(adapter)     # verifies the digest; raises before anything serves
+    applied = controller.transition(
+        goal.name, lambda r: machine.offer(r, adapter, plan, policy, controller.clock()), reply_key=inc.id)
+    assert applied is not None
+    save_rollout(session, applied.rollout)
+    return applied.events
+
+
+def on_rollback_requested(inc: Incoming[ev.RollbackRequested], session: Session, *,
+                          controller: Controller) -> list[Outgoing]:
+    """Send the named canary (or freshly promoted champion) back to 0 % at once."""
+    m = inc.message
+    lag_ms = max(0.0, (time.time() - inc.time.timestamp()) * 1000.0)
+    numbers = (*sorted(m.numbers.items()), ("event_to_decision_ms", lag_ms))
+    reason = m.reason or f"rollback requested by {m.requested_by or inc.source}"
+    applied = controller.transition(
+        m.goal_name, lambda r: machine.rollback(r, m.adapter_digest, "rollback_requested", reason,
+                                                controller.clock(), numbers, m.incident_id),
+        reply_key=inc.id)
+    assert applied is not None
+    save_rollout(session, applied.rollout)
+    return applied.events
+
+
+def on_drift_detected(inc: Incoming[ev.DriftDetected], session: Session, *, controller: Controller) -> list[Outgoing]:
+    """Drift on the candidate holds its current step (the monitor asks for a rollback itself)."""
+    if controller.note_drift(inc.message.goal_name, inc.message.adapter_digest):
+        log.info("goal %s: drift reported on %s; its step will not advance", inc.message.goal_name,
+                 inc.message.adapter_digest)
+    return []
+
+
+def manual_rollback(controller: Controller, goal: str, reason: str) -> tuple[Rollout, machine.RolledBack, float]:
+    """An operator's rollback (Admin gRPC): swap at once, then persist and emit; returns what happened."""
+    applied = controller.transition(
+        goal, lambda r: machine.rollback(r, "", "manual", reason or "manual rollback", controller.clock()))
+    assert applied is not None
+    controller.commit(applied)
+    back = next(d for d in applied.decisions if isinstance(d, machine.RolledBack))
+    return applied.rollout, back, applied.decision_to_zero_ms or 0.0

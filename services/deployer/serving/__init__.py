@@ -1,0 +1,1 @@
+"""The serving half of the deployer: adapter pool, micro-batcher, input checks, inference log."""
