@@ -247,7 +247,7 @@ class Controller:
     def _slot(self, a: Adapter, role: str, percent: int) -> Slot:
         return Slot(digest=a.digest, role=role, percent=percent, deployment_id=a.deployment_id,
                     dataset_version=a.dataset_version, goal_version=a.goal_version, eval_id=a.eval_id,
-                    adapter_dir=self.adapter_dir(a.digest))
+                    adapter_dir=self.adapter_dir(a.digest), traceparent=a.traceparent)
 
     # ------------------------------------------------------------ observer (request path)
     def on_served(self, goal: str, slot: Slot, outcome: ServedOutcome) -> None:

@@ -16,6 +16,7 @@ from services.kernel.errors import InvalidInput
 from services.kernel.events import Incoming, Outgoing
 from services.kernel.goal import AcceptanceSpec, goal_from_json
 from services.kernel.ids import uuid7
+from services.kernel.telemetry import current_traceparent
 from tuneline.events.v1 import events_pb2 as ev
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ def adapter_of(outcome: ev.EvalOutcome, deployment_id: str) -> Adapter:
     a = outcome.adapter
     return Adapter(digest=a.digest, uri=a.uri, media_type=a.media_type, size_bytes=a.size_bytes,
                    deployment_id=deployment_id, goal_version=outcome.goal_version,
-                   dataset_version=outcome.dataset_version, eval_id=outcome.eval_id, run_id=outcome.run_id)
+                   dataset_version=outcome.dataset_version, eval_id=outcome.eval_id, run_id=outcome.run_id,
+                   traceparent=current_traceparent())
 
 
 def on_eval_passed(inc: Incoming[ev.EvalPassed], session: Session, *, controller: Controller) -> list[Outgoing]:

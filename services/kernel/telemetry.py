@@ -139,6 +139,12 @@ def link_to(traceparent: str) -> list[Link]:
     return [Link(ctx)]
 
 
+def link_current_span(traceparent: str) -> None:
+    """Link the current span to another trace (e.g. a prediction to the deployment that served it)."""
+    for ln in link_to(traceparent):
+        trace.get_current_span().add_link(ln.context)
+
+
 @contextmanager
 def continued_span(name: str, traceparent: str = "", tracestate: str = "", **attributes: str) -> Iterator[trace.Span]:
     """A span whose parent is the trace carried by an event (or a new trace)."""

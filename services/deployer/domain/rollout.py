@@ -35,6 +35,8 @@ class Adapter(_Value):
     dataset_version: str = ""
     eval_id: str = ""
     run_id: str = ""
+    # The trace of the approval (dataset publication → ... → eval.passed); predictions link to it.
+    traceparent: str = ""
 
 
 class Plan(_Value):

@@ -29,6 +29,7 @@ class Slot:
     goal_version: str
     eval_id: str
     adapter_dir: Path
+    traceparent: str = ""  # the approval's trace; predictions served by this slot link to it
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:

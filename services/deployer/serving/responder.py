@@ -24,6 +24,7 @@ from services.deployer.serving.predictions import AdapterNotLoaded, Scored
 from services.deployer.serving.validation import check_goal, check_top_k, clean_text
 from services.kernel.errors import InvalidInput
 from services.kernel.ids import uuid7
+from services.kernel.telemetry import link_current_span
 
 log = logging.getLogger(__name__)
 _REQUEST_ID_MAX = 128
@@ -136,6 +137,7 @@ class Responder:
             route = self._routing.get(q.goal)
             slot, mirror = self._routing.choose(q.goal, request_id)
             assert route is not None  # choose() raised NotFound otherwise
+            link_current_span(slot.traceparent)
             try:
                 slot, future = self._submit(route, slot, text)
                 return _Admitted(q, text, top_k, route, slot, mirror, future, time.perf_counter())

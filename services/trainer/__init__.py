@@ -1,0 +1,1 @@
+"""The trainer: turns goals and registered datasets into reproducible adapters with Ray Train."""

@@ -1,0 +1,60 @@
+"""Ray Train on the real model with tiny data: same digest twice, SIGKILLed worker resumes (R13), failures."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from services.kernel.modeling import adapter_digest
+from services.trainer.adapters import ray_training
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, ray_local, tiny_config):
+    """One uninterrupted 2-worker run (13 steps), shared by the tests below."""
+    make = tiny_config
+    storage = tmp_path_factory.mktemp("ray")
+    out = ray_training.fit(make(), "reference", storage, 2, 1, storage / "adapter")
+    assert out.status == "succeeded", out.reason
+    return out
+
+
+def test_two_runs_of_the_same_config_give_the_same_adapter_digest(reference, tiny_config, tmp_path: Path) -> None:
+    again = ray_training.fit(tiny_config(), "again", tmp_path, 2, 1, tmp_path / "adapter")
+    assert again.status == "succeeded" and again.steps == reference.steps == 13
+    assert adapter_digest(again.adapter_dir) == adapter_digest(reference.adapter_dir)
+    assert again.curve == reference.curve
+
+
+def test_a_sigkilled_worker_resumes_from_the_last_checkpoint_to_the_same_digest(reference, tiny_config, ray_probe,
+                                                                                 tmp_path: Path) -> None:
+    checkpoints, ray_train_workers = ray_probe
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.setdefault(
+        "out", ray_training.fit(tiny_config(), "killed", tmp_path, 2, 2, tmp_path / "adapter")))
+    thread.start()
+    deadline = time.monotonic() + 600
+    while not checkpoints(tmp_path, "killed") and time.monotonic() < deadline and thread.is_alive():
+        time.sleep(0.05)
+    assert checkpoints(tmp_path, "killed"), "no checkpoint was written before the run ended"
+    victim = ray_train_workers()[-1]
+    victim.send_signal(signal.SIGKILL)
+    thread.join(900)
+    out = result["out"]
+    assert out.status == "succeeded", out.reason
+    assert out.stats["resumed_from_step"] >= 3  # it restored a checkpoint rather than starting over
+    assert adapter_digest(out.adapter_dir) == adapter_digest(reference.adapter_dir)
+    assert out.curve == reference.curve
+
+
+def test_a_worker_that_fails_every_attempt_fails_once_with_the_reason(ray_local, tiny_config, tmp_path: Path) -> None:
+    out = ray_training.fit(tiny_config(base_model=str(tmp_path / "no-such-model")), "broken", tmp_path, 2, 1,
+                           tmp_path / "adapter")
+    assert out.status == "failed" and "neither bundled nor a local model folder" in out.reason
+    assert "2 attempt(s)" in out.reason and out.adapter_dir is None and not (tmp_path / "adapter").exists()
