@@ -79,6 +79,7 @@ def latencies(settings: Settings, topic: str, n: int, rate: float) -> list[float
         msg = consumer.poll(0.0005)
         if msg is not None and not msg.error():
             got.append((time.perf_counter_ns() - int(msg.value())) / 1e6)
+    producer.flush(10)
     consumer.close()
     return got
 

@@ -32,7 +32,7 @@ class Traffic:
 class LoadGenerator:
     """Sends utterances at a steady rate from a few threads until stopped or a count is reached."""
 
-    def __init__(self, settings: Settings, goal: str, concurrency: int = 4) -> None:
+    def __init__(self, settings: Settings, goal: str, concurrency: int = 2) -> None:
         self.goal = goal
         self._channel = grpc.insecure_channel(settings.deployer_address)
         self._stub = pb_grpc.InferenceStub(self._channel)

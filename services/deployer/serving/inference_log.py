@@ -25,6 +25,7 @@ from services.deployer.serving.config import ServingConfig
 from services.kernel.bus.producer import producer_config
 from services.kernel.events import Outgoing, encode
 from services.kernel.features import project
+from services.kernel.pii import scrub
 from services.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def to_message(entry: LogEntry, projection: np.ndarray | None) -> ev.InferenceLo
         adapter_digest=entry.adapter_digest, dataset_version=entry.dataset_version,
         deployment_id=entry.deployment_id, variant=entry.variant, label=entry.label,
         confidence=entry.confidence, margin=entry.margin, latency_ms=entry.latency_ms,
-        text_length=entry.text_length, token_count=entry.token_count, text=entry.text,
+        text_length=entry.text_length, token_count=entry.token_count, text=_scrubbed(entry.text),
         escalated=entry.escalated, error=entry.error, error_code=entry.error_code,
         served_at_unix_ms=entry.served_at_unix_ms, tenant=entry.tenant, trace_id=entry.trace_id)
     if projection is not None:
@@ -213,3 +214,8 @@ class KafkaInferenceLog:
                 log.warning("inference log delivery failed (%d unlogged so far): %s", self._unlogged, err)
         else:
             self.delivered += 1
+
+
+def _scrubbed(text: str) -> str:
+    """The text with PII replaced by typed placeholders (done here, off the request path)."""
+    return scrub(text).text if text else ""

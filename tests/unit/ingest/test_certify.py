@@ -6,7 +6,7 @@ import random
 import pyarrow.parquet as pq
 import pytest
 
-from services.ingest.domain.pii import luhn_valid
+from services.kernel.pii import luhn_valid
 
 
 

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.ingest.domain.pii import iban_valid, luhn_valid, redact, scrub
+from services.kernel.pii import iban_valid, luhn_valid, redact, scrub
 
 VALID_CARDS = ["4111 1111 1111 1111", "5500-0000-0000-0004", "340000000000009", "6011000000000004"]
 INVALID_CARDS = ["4111 1111 1111 1112", "5500-0000-0000-0005", "6011000000000005"]

@@ -52,7 +52,7 @@ def test_every_prediction_is_logged_as_a_cloudevent_with_features(settings, pool
     for i in range(10):
         kit.ask(running.stub, f"quiet question {i}", request_id=f"q{i}")
     running.stub.Predict(__import__("tuneline.serving.v1.inference_pb2", fromlist=["x"]).PredictRequest(
-        goal="chatty", text="say it out loud", request_id="loud"), metadata=(*kit.AUTH, ("traceparent", traceparent)),
+        goal="chatty", text="say it out loud to jane.doe@example.com", request_id="loud"), metadata=(*kit.AUTH, ("traceparent", traceparent)),
         timeout=30)
     records = consume(settings, 11)
     events = {e.message.request_id: e for e in (decode(m.value(), m.headers(), topic=m.topic()) for m in records)}
@@ -63,7 +63,7 @@ def test_every_prediction_is_logged_as_a_cloudevent_with_features(settings, pool
     assert (m.adapter_digest, m.variant, m.text) == (digest, "champion", "")
     assert len(m.embedding_projection) == 8 and m.token_count > 2 and m.text_length == len("quiet question 3")
     assert 0 <= m.margin <= m.confidence <= 1 and m.label in kit.LABELS and m.latency_ms > 0
-    assert loud.message.text == "say it out loud"
+    assert loud.message.text == "say it out loud to <EMAIL>", "logged text is PII-scrubbed"
     assert loud.traceparent.split("-")[1] == traceparent.split("-")[1]  # the client's trace continues in the log
 
 
