@@ -205,8 +205,10 @@ class Demo:
         texts = demo_data.utterances("clinc150", 2500) + demo_data.utterances("hwu64", 1000)
         digest = self.state.candidate
         first_sent: list[float] = []
+        # Detection needs drift_windows full windows of shifted traffic, so C1 is bound by the
+        # request rate: 8 in flight lets micro-batching roughly double it over the canary phase.
         done = self._traffic_until(texts, ("deployment.rolled_back",), lambda e: e.message.adapter_digest == digest,
-                                   "monitor: watching shifted traffic", first_sent)
+                                   "monitor: watching shifted traffic", first_sent, concurrency=8)
         drift = self.watch.find("drift.detected", lambda e: e.message.adapter_digest == digest)  # type: ignore[union-attr]
         assert drift, "the rollback should follow a drift detection"
         self.state.c1_seconds = self.watch.seen_at(done) - first_sent[0]  # type: ignore[union-attr]
@@ -217,9 +219,9 @@ class Demo:
                 f"rolled back {self.state.c1_seconds:.1f} s after the first shifted request")
 
     def _traffic_until(self, texts: list[str], events: tuple[str, ...], where: Callable[[Incoming], bool], what: str,
-                       first_sent: list[float] | None = None) -> Incoming:
+                       first_sent: list[float] | None = None, concurrency: int = 2) -> Incoming:
         stop = threading.Event()
-        gen = LoadGenerator(self.settings, self.goal.name)
+        gen = LoadGenerator(self.settings, self.goal.name, concurrency)
         result: list[Traffic] = []
 
         def drive() -> None:
