@@ -98,16 +98,25 @@ def _format_storage(settings: Settings, jars: Path, config: Path) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    _reap(pid)
     try:
         os.kill(pid, 0)
-    except OSError:
-        return False
-    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
-        return True
+        return False
+    if stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
+        return False  # exited, waiting to be reaped by a parent other than us
     # Empty while the JVM launcher re-execs itself; otherwise make sure the pid was not reused.
     return not cmdline or MAIN_CLASS.encode() in cmdline
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the broker is our own child, so it does not linger as a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
 
 
 def read_pid(settings: Settings) -> int | None:
