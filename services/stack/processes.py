@@ -54,13 +54,38 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def service_pid(settings: Settings, name: str) -> int | None:
-    """The pid of a service we started, if it is alive."""
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in a process group."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
+
+
+def _recorded_pid(settings: Settings, name: str) -> int | None:
     try:
-        pid = int(_pid_file(settings, name).read_text())
+        return int(_pid_file(settings, name).read_text())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) else None
+
+
+def service_pid(settings: Settings, name: str) -> int | None:
+    """The pid of a service we started, if it is alive."""
+    pid = _recorded_pid(settings, name)
+    return pid if pid is not None and _alive(pid) else None
+
+
+def _sweep(pgid: int | None) -> None:
+    """SIGKILL what is left of a dead service's process group (its children outlive a kill -9)."""
+    if pgid is not None and _group_members(pgid):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def states(settings: Settings) -> list[ServiceState]:
@@ -94,6 +119,7 @@ def up(settings: Settings, services: tuple[str, ...] = SERVICES, timeout_s: floa
     env = child_env(settings)
     for name in services:
         if service_pid(settings, name) is None:
+            _sweep(_recorded_pid(settings, name))
             settings.path("run", f"{name}.ready").unlink(missing_ok=True)
             _spawn(settings, name, env)
     wait_healthy(settings, services, timeout_s)
@@ -119,17 +145,20 @@ def wait_healthy(settings: Settings, services: tuple[str, ...], timeout_s: float
 def down(settings: Settings, stop_broker: bool = True, timeout_s: float = 60.0) -> list[str]:
     """SIGTERM every service we started, wait, SIGKILL stragglers, then stop the broker."""
     stopped = []
-    pids = {n: service_pid(settings, n) for n in SERVICES}
-    for name, pid in pids.items():
+    for name in SERVICES:
+        pid = service_pid(settings, name)
         if pid is not None:
             os.killpg(pid, signal.SIGTERM)
             stopped.append(name)
+    groups = [p for p in (_recorded_pid(settings, n) for n in SERVICES) if p]
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and any(p and _alive(p) for p in pids.values()):
+    # Wait for every process of each service's group (Ray workers, resource trackers), not just
+    # the service itself: `down` promises that nothing is left behind.
+    while time.monotonic() < deadline and any(_group_members(g) for g in groups):
         time.sleep(0.2)
-    for pid in pids.values():
-        if pid and _alive(pid):
-            os.killpg(pid, signal.SIGKILL)
+    for pgid in groups:
+        if _group_members(pgid):
+            os.killpg(pgid, signal.SIGKILL)
     for name in SERVICES:
         _pid_file(settings, name).unlink(missing_ok=True)
         settings.path("run", f"{name}.ready").unlink(missing_ok=True)

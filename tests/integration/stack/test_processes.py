@@ -42,13 +42,15 @@ def _slice(dest: Path, offset: int) -> Path:
     return dest
 
 
-def _descendants(pid: int) -> list[int]:
+def _descendants(pid: int) -> list[str]:
+    """Live processes of a service's process group, with their command lines."""
     found = []
     for p in Path("/proc").iterdir():
         if p.name.isdigit():
             try:
-                if os.getpgid(int(p.name)) == pid:
-                    found.append(int(p.name))
+                if os.getpgid(int(p.name)) == pid and (p / "stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z":
+                    cmdline = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                    found.append(f"{p.name}: {cmdline[:120]}")
             except OSError:
                 continue
     return found
