@@ -29,6 +29,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         "TUNELINE_ARTIFACT_ROOT": settings.artifacts,
         "TUNELINE_DEPLOYER_ADDRESS": settings.deployer_address,
         "TUNELINE_MONITOR_ADDRESS": settings.monitor_address,
+        "TUNELINE_CONSUMER_SESSION_TIMEOUT_S": "6",  # the broker's minimum: kill-and-restart tests rejoin sooner
         "HF_HUB_OFFLINE": "1",
         "OMP_NUM_THREADS": "1",
         "PYTHONUNBUFFERED": "1",

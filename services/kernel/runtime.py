@@ -82,8 +82,8 @@ class ServiceRuntime:
             broker_commit_interval=0.5,
             producer_acks=-1,
             stream_recovery_delay=0.0,
-            broker_session_timeout=30.0,
-            broker_heartbeat_interval=3.0,
+            broker_session_timeout=self.settings.consumer_session_timeout_s,
+            broker_heartbeat_interval=min(3.0, self.settings.consumer_session_timeout_s / 4),
         )
         for sub in self.subscriptions:
             self._add_agent(app, sub)

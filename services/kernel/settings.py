@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # Consumers: retries for transient errors before a message is dead-lettered.
     consumer_max_attempts: int = 5
     consumer_backoff_s: float = 0.2
+    # A consumer that stops heartbeating (crashed, killed) loses its partitions after this long; a
+    # restarted replica waits out the same time before its group rebalances.
+    consumer_session_timeout_s: float = Field(10.0, ge=6.0, le=300.0)
     # A test hook for RELIABILITY.md R3: SIGKILL this process right after the store transaction
     # of the named event type commits, before its offset is committed. Never set in production.
     crash_after_commit: str = ""

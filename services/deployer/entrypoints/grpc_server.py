@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 INFERENCE = pb.DESCRIPTOR.services_by_name["Inference"].full_name
 ADMIN = pb.DESCRIPTOR.services_by_name["Admin"].full_name
 INFERENCE_LOG_HEALTH = "tuneline.deployer.InferenceLog"
+DRAIN_QUIET_S = 0.25  # draining ends once no call arrived for this long and none is in flight
+DRAIN_FINAL_GRACE_S = 1.0  # then gRPC's own stop: refusals finish, Health.Watch streams are closed
 
 
 @dataclass(frozen=True)
@@ -101,10 +104,37 @@ class InferenceServicer:
         self._responder = responder
         self._lock = threading.Lock()
         self.started = self.answered = self.failed = 0
+        self.refused_draining = 0
+        self._in_flight = 0
+        self._draining = False
+        self._last_call = time.monotonic()
 
-    def _count(self, field: str) -> None:
+    def _admit(self) -> bool:
+        """Count a call in (started, in flight) unless the server is draining."""
         with self._lock:
-            setattr(self, field, getattr(self, field) + 1)
+            self._last_call = time.monotonic()
+            if self._draining:
+                self.refused_draining += 1
+                return False
+            self.started += 1
+            self._in_flight += 1
+            return True
+
+    def _leave(self, outcome: str) -> None:
+        with self._lock:
+            setattr(self, outcome, getattr(self, outcome) + 1)
+            self._in_flight -= 1
+            self._last_call = time.monotonic()
+
+    def drain(self) -> None:
+        """From now on refuse new calls with UNAVAILABLE; calls already admitted go on."""
+        with self._lock:
+            self._draining = True
+
+    def settled(self, quiet_s: float) -> bool:
+        """True when no admitted call is in flight and no call at all arrived for quiet_s."""
+        with self._lock:
+            return self._in_flight == 0 and time.monotonic() - self._last_call >= quiet_s
 
     def Predict(self, request: pb.PredictRequest | _Undecodable, context: grpc.ServicerContext) -> pb.PredictResponse:
         """One prediction."""
@@ -129,13 +159,14 @@ class InferenceServicer:
 
             def question(r: pb.PredictRequest) -> Question:
                 return Question(r.goal, r.text, r.request_id, r.tenant, r.top_k, trace_id, parent)
-            self._count("started")
+            if not self._admit():
+                context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down; retry on another replica")
             try:
                 response = run(request, question)
-                self._count("answered")
+                self._leave("answered")
                 return response
             except Exception as err:  # noqa: BLE001 - every failure becomes a status code
-                self._count("failed")
+                self._leave("failed")
                 code = _status_of(err)
                 if code is grpc.StatusCode.INTERNAL:
                     log.exception("prediction failed")
@@ -193,13 +224,24 @@ class InferenceServer:
         log.info("inference server listening on port %d", self.port)
 
     def stop(self, grace_s: float | None = None) -> None:
-        """NOT_SERVING first, refuse new calls, let in-flight calls finish (up to grace_s), flush the log."""
+        """NOT_SERVING first, refuse new calls, let in-flight calls finish (up to grace_s), flush the log.
+
+        Two phases. First our own handler refuses new calls with UNAVAILABLE (a status every client
+        knows to retry elsewhere) while admitted calls finish, until none is in flight and clients have
+        gone quiet. Only then is gRPC itself stopped: stopping it at once would have gRPC cancel calls it
+        had received but not yet handed to us (the client would see an ambiguous CANCELLED), and open
+        Health.Watch streams would hold the stop for the whole grace period.
+        """
         with self._stop_lock:
             if self._stopped.is_set():
                 return
             self._health.enter_graceful_shutdown()
             grace = self._config.drain_grace_s if grace_s is None else grace_s
-            self._server.stop(grace).wait()
+            deadline = time.monotonic() + grace
+            self.servicer.drain()
+            while not self.servicer.settled(DRAIN_QUIET_S) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self._server.stop(max(0.0, min(DRAIN_FINAL_GRACE_S, deadline - time.monotonic()))).wait()
             self.batcher.stop()
             self.log_sink.close()
             self._stopped.set()

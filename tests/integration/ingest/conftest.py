@@ -34,7 +34,7 @@ class IngestProcess:
         return {**os.environ, "TUNELINE_NAMESPACE": s.namespace, "TUNELINE_STATE_DIR": str(s.state_dir),
                 "TUNELINE_KAFKA_BOOTSTRAP": s.bootstrap, "TUNELINE_ARTIFACT_ROOT": s.artifacts,
                 "TUNELINE_ALLOWED_DATA_ROOTS": json.dumps([str(r) for r in s.allowed_data_roots]),
-                "TUNELINE_CHUNK_ROWS": str(s.chunk_rows)}
+                "TUNELINE_CHUNK_ROWS": str(s.chunk_rows), "TUNELINE_CONSUMER_SESSION_TIMEOUT_S": "6"}
 
     def start(self) -> None:
         out = open(self.log, "ab")  # noqa: SIM115 - owned by the child
