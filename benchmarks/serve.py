@@ -141,7 +141,8 @@ class Bench:
             s.stop(5)
 
 
-def closed_loop(client: InferenceClient, goal: str, corpus: list[str], concurrency: int, seconds: float) -> Arm:
+def closed_loop(client: InferenceClient, goal: str, corpus: list[str], concurrency: int, seconds: float,
+                metadata: tuple = AUTH) -> Arm:
     """C threads asking back to back for `seconds`; latencies of every completed request."""
     lat: list[list[float]] = [[] for _ in range(concurrency)]
     failed = [0] * concurrency
@@ -154,7 +155,7 @@ def closed_loop(client: InferenceClient, goal: str, corpus: list[str], concurren
             k += concurrency
             t = time.perf_counter()
             try:
-                client.Predict(req, metadata=AUTH, timeout=30)
+                client.Predict(req, metadata=metadata, timeout=30)
                 lat[i].append((time.perf_counter() - t) * 1000)
             except grpc.RpcError:
                 failed[i] += 1

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -54,6 +55,8 @@ class EvalConfig:
     robustness_seed: int = 1234
     latency_rows: int = 200        # batch-1 requests timed for p50/p95
     latency_warmup: int = 10
+    latency_repeats: int = 3       # passes over the sample; each row keeps its fastest
+    latency_threads: int = 1       # torch threads while timing: one request, one core, as a serving worker
 
 
 @dataclass(frozen=True)
@@ -127,18 +130,43 @@ def measure_robustness(scorer: Scorer, data: EvalData, s: Scoring, cfg: EvalConf
     return robustness.robustness(s.correct[rows], perturbed, changed, cfg.robustness_seed)
 
 
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with n torch threads (0: leave as is), then restore the previous count."""
+    if n <= 0:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def measure_latency(scorer: Scorer, data: EvalData, s: Scoring, cfg: EvalConfig) -> LatencyStats:
-    """p50/p95 of batch-1 requests on a seeded sample; throughput of the batched clean pass."""
+    """p50/p95 of batch-1 requests on a seeded sample; throughput of the batched clean pass.
+
+    Each sampled row is timed in `latency_repeats` passes and keeps its fastest time: the stack's
+    other services share this machine, and a neighbour's burst of CPU is not the model's latency.
+    What stays is the spread that belongs to the model: rows differ in length, so p95 is the long texts.
+    Timing runs on one torch thread: a batch-1 request gains nothing from a second thread here, and
+    two threads spinning against a busy neighbour would measure the neighbour.
+    """
     rows = robustness.sample_rows(len(data.texts), cfg.latency_rows, cfg.robustness_seed + 1)
     texts = [data.texts[i] for i in rows]
     for t in texts[: cfg.latency_warmup]:
         scorer.predict([t], batch_size=1)
-    timings = []
-    for t in texts:
-        start = time.perf_counter()
-        scorer.predict([t], batch_size=1)
-        timings.append(time.perf_counter() - start)
-    return latency_stats(timings, cfg.batch_size, len(data.texts), s.seconds)
+    fastest = [float("inf")] * len(texts)
+    with torch_threads(cfg.latency_threads):
+        for _ in range(max(1, cfg.latency_repeats)):
+            for i, t in enumerate(texts):
+                start = time.perf_counter()
+                scorer.predict([t], batch_size=1)
+                fastest[i] = min(fastest[i], time.perf_counter() - start)
+    return latency_stats(fastest, cfg.batch_size, len(data.texts), s.seconds)
 
 
 def compare_champion(

@@ -53,7 +53,8 @@ class EvalDeps:
         """How much of each measurement to run."""
         s = self.settings
         return EvalConfig(s.evaluator_batch_size, s.evaluator_calibration_bins, s.evaluator_robustness_rows,
-                          s.evaluator_robustness_seed, s.evaluator_latency_rows)
+                          s.evaluator_robustness_seed, s.evaluator_latency_rows,
+                          latency_repeats=s.evaluator_latency_repeats)
 
     def work_dir(self, eval_id: str) -> Path:
         """A scratch folder for one evaluation's fetched adapters."""

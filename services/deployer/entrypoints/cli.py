@@ -106,6 +106,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.command("deployments")(deployments)
     app.command("predict")(predict)
     bench.command("serve")(bench_serve)
+    bench.command("serve-ray")(bench_serve_ray)
 
 
 def bench_serve(profile: str = typer.Option("smoke", help="smoke (CI) or full (BENCHMARKS.md's repetitions)."),
@@ -114,3 +115,11 @@ def bench_serve(profile: str = typer.Option("smoke", help="smoke (CI) or full (B
     from benchmarks.serve import run as run_serve
 
     run_serve(profile, out)
+
+
+def bench_serve_ray(profile: str = typer.Option("smoke", help="smoke or full (BENCHMARKS.md's repetitions)."),
+                    out: Path | None = typer.Option(None, help="Result JSON path.")) -> None:
+    """S5 from BENCHMARKS.md: the inference server against Ray Serve, same model, adapter and load."""
+    from benchmarks.serve_ray import run as run_ray
+
+    run_ray(profile, out)
