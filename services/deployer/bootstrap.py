@@ -62,6 +62,10 @@ def build(settings: DeployerSettings | None = None, pool: object | None = None, 
     from services.deployer.serving.pool import AdapterPool
 
     settings = settings or DeployerSettings()
+    if settings.serving.torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.serving.torch_threads)
     store = Store.open(settings, SERVICE, MIGRATIONS)
     pool = pool or AdapterPool(settings.base_model, settings.serving.device, settings.path("pool", "x").parent)
     routing = RoutingTable()
