@@ -99,6 +99,9 @@ def add_to_window(inc: Incoming[ev.InferenceLogged], session: Session, deps: Win
     return _judge(inc, session, deps, state, spec, auto)
 
 
+HOLD_WINDOWS = 10  # windows held for an adapter whose reference has not arrived; beyond, they pass unjudged
+
+
 def _take_window(session: Session, state: DriftStateRow) -> list[WindowRow]:
     where = (WindowRow.goal_name == state.goal_name, WindowRow.adapter_digest == state.adapter_digest)
     rows = list(session.execute(sa.select(WindowRow).where(*where).order_by(WindowRow.id)).scalars())
@@ -112,10 +115,14 @@ def _frame(rows: list[WindowRow]) -> pd.DataFrame:
 
 
 def _judge(inc: Incoming, session: Session, deps: WindowDeps, state: DriftStateRow, spec: RollbackSpec, auto: bool) -> list:
+    ref_row = session.get(ReferenceRow, state.adapter_digest)
+    if ref_row is None and state.pending < HOLD_WINDOWS * spec.window_size:
+        # The adapter's approval (eval.passed, another topic) may not have been read yet: hold the rows
+        # so the first windows are judged once it is, instead of passing unjudged.
+        return []
     rows = _take_window(session, state)
     health = alerts.serving_health([r.error for r in rows], [r.latency_ms for r in rows], spec.error_rate, spec.latency_p99_ms)
     out: list = _breaches(state, health, spec)
-    ref_row = session.get(ReferenceRow, state.adapter_digest)
     window = _frame(rows)
     if ref_row is None or len(window) < 20:
         state.windows += 1

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import signal
 import socket
+import sqlite3
+from contextlib import closing
 
 import grpc
 import numpy as np
@@ -58,6 +60,17 @@ def _setup_events(settings, traffic) -> list[Outgoing]:
             Outgoing(ev.DeploymentStarted(deployment_id="dep-9", goal_name="banking77", adapter=ev.ArtifactRef(digest=ADAPTER)), "banking77")]
 
 
+def _has_reference(settings) -> bool:
+    db = settings.state_dir / "stores" / "monitor.db"
+    if not db.exists():
+        return False
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+        try:
+            return con.execute("select count(*) from monitor_references").fetchone()[0] > 0
+        except sqlite3.OperationalError:  # the tables are not created yet
+            return False
+
+
 def _query(settings, method: str, request):
     with grpc.insecure_channel(settings.monitor_address) as ch:
         return getattr(q_grpc.QueryStub(ch), method)(request, metadata=(("authorization", "Bearer tuneline-dev-token"),), timeout=60)
@@ -71,6 +84,9 @@ def test_drift_rolls_back_once_across_a_sigkill_and_the_ledger_holds_everything(
     monitor = start()
     rollbacks, alerts = EventLog(settings, "rollback.requested"), EventLog(settings, "alert.raised")
     try:
+        # As in a real rollout, the approval is known before predictions of the adapter arrive (the
+        # monitor also holds early windows until it is: see windows.HOLD_WINDOWS).
+        wait_for(lambda: _has_reference(settings), 120, "the monitor stored the adapter's reference profile")
         windows = [mixed_window(traffic, None, 0.0, WINDOW, rng) for _ in range(2)]
         windows += [mixed_window(traffic, "clinc150", 1.0, WINDOW, rng) for _ in range(3)]
         for i, w in enumerate(windows):
