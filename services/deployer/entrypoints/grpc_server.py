@@ -104,7 +104,6 @@ class InferenceServicer:
         self._responder = responder
         self._lock = threading.Lock()
         self.started = self.answered = self.failed = 0
-        self.refused_draining = 0
         self._in_flight = 0
         self._draining = False
         self._last_call = time.monotonic()
@@ -114,7 +113,6 @@ class InferenceServicer:
         with self._lock:
             self._last_call = time.monotonic()
             if self._draining:
-                self.refused_draining += 1
                 return False
             self.started += 1
             self._in_flight += 1
