@@ -311,15 +311,20 @@ def _judge(r: dict) -> None:
     r["s6"]["pass"] = r["s6"]["throughput_ratio"]["median"] >= 0.97
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command line: python -m benchmarks.serve --profile smoke --out FILE."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def profile_main(run_profile, doc: str, argv: list[str] | None = None) -> None:
+    """A serving benchmark's command line: --profile smoke|full [--out FILE]; prints the result JSON."""
+    import json
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="smoke")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    import json
+    print(json.dumps(run_profile(args.profile, args.out), indent=2))
 
-    print(json.dumps(run(args.profile, args.out), indent=2))
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: python -m benchmarks.serve --profile smoke --out FILE."""
+    profile_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

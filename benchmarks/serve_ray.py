@@ -11,8 +11,6 @@ thread, like Tuneline's server. The arms alternate after a warm-up; ratios are p
 
 from __future__ import annotations
 
-import argparse
-import json
 import socket
 import tempfile
 from pathlib import Path
@@ -21,7 +19,7 @@ import grpc
 import torch
 
 from benchmarks.report import write_result
-from benchmarks.serve import AUTH, BASE, PROFILES, Bench, closed_loop, ratio_arms
+from benchmarks.serve import AUTH, BASE, PROFILES, Bench, closed_loop, profile_main, ratio_arms
 from services.deployer.entrypoints.grpc_server import InferenceClient
 from services.deployer.serving.config import ServingConfig
 
@@ -98,11 +96,7 @@ def run(profile: str = "smoke", out: Path | None = None) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: python -m benchmarks.serve_ray --profile smoke --out FILE."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="smoke")
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
-    print(json.dumps(run(args.profile, args.out), indent=2))
+    profile_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":
