@@ -74,6 +74,8 @@ class ServiceRuntime:
             self.settings.group(self.name),
             broker=f"kafka://{self.settings.bootstrap}",
             store="memory://",
+            # faust keeps a table folder even for memory stores; the default is the working directory.
+            datadir=str(self.settings.path("faust", self.name)),
             web_enabled=False,
             topic_allow_declare=False,
             topic_disable_leader=True,

@@ -96,17 +96,27 @@ def add_to_window(inc: Incoming[ev.InferenceLogged], session: Session, deps: Win
     if state.pending < spec.window_size:
         return []
     flush_buffers(session)
-    return _judge(inc, session, deps, state, spec, auto)
+    out: list = []
+    while state.pending >= spec.window_size:
+        ref_row = session.get(ReferenceRow, state.adapter_digest)
+        if ref_row is None and state.pending < HOLD_WINDOWS * spec.window_size:
+            # The adapter's approval (eval.passed, another topic) may not have been read yet: hold the
+            # rows so these windows are judged, one by one and in order, once it is.
+            break
+        out += _judge(inc, session, deps, state, spec, auto, ref_row)
+    return out
 
 
 HOLD_WINDOWS = 10  # windows held for an adapter whose reference has not arrived; beyond, they pass unjudged
 
 
-def _take_window(session: Session, state: DriftStateRow) -> list[WindowRow]:
+def _take_window(session: Session, state: DriftStateRow, size: int) -> list[WindowRow]:
+    """The oldest `size` rows of the adapter's window, removed from the store."""
     where = (WindowRow.goal_name == state.goal_name, WindowRow.adapter_digest == state.adapter_digest)
-    rows = list(session.execute(sa.select(WindowRow).where(*where).order_by(WindowRow.id)).scalars())
-    session.execute(sa.delete(WindowRow).where(*where).execution_options(synchronize_session=False))
-    state.pending = 0
+    rows = list(session.execute(sa.select(WindowRow).where(*where).order_by(WindowRow.id).limit(size)).scalars())
+    ids = [r.id for r in rows]
+    session.execute(sa.delete(WindowRow).where(WindowRow.id.in_(ids)).execution_options(synchronize_session=False))
+    state.pending -= len(rows)
     return rows
 
 
@@ -114,13 +124,9 @@ def _frame(rows: list[WindowRow]) -> pd.DataFrame:
     return pd.DataFrame([json.loads(r.features_json) for r in rows if not r.error], columns=list(FEATURE_NAMES))
 
 
-def _judge(inc: Incoming, session: Session, deps: WindowDeps, state: DriftStateRow, spec: RollbackSpec, auto: bool) -> list:
-    ref_row = session.get(ReferenceRow, state.adapter_digest)
-    if ref_row is None and state.pending < HOLD_WINDOWS * spec.window_size:
-        # The adapter's approval (eval.passed, another topic) may not have been read yet: hold the rows
-        # so the first windows are judged once it is, instead of passing unjudged.
-        return []
-    rows = _take_window(session, state)
+def _judge(inc: Incoming, session: Session, deps: WindowDeps, state: DriftStateRow, spec: RollbackSpec, auto: bool,
+           ref_row: ReferenceRow | None) -> list:
+    rows = _take_window(session, state, spec.window_size)
     health = alerts.serving_health([r.error for r in rows], [r.latency_ms for r in rows], spec.error_rate, spec.latency_p99_ms)
     out: list = _breaches(state, health, spec)
     window = _frame(rows)

@@ -49,7 +49,7 @@ def _print_states(states: list) -> None:  # type: ignore[type-arg]
 
 
 def demo(quick: bool = typer.Option(False, "--quick", help="Train on a slice with one epoch: a few minutes."),
-         keep: bool = typer.Option(False, help="Leave the services running afterwards.")) -> None:
+         keep: bool = typer.Option(False, help="Leave the services (and a broker the demo started) running afterwards.")) -> None:
     """The whole loop on real data: ingest, training, the gate, a canary, drift and a rollback."""
     from services.kernel import broker
     from services.stack import processes
@@ -57,6 +57,7 @@ def demo(quick: bool = typer.Option(False, "--quick", help="Train on a slice wit
     from services.stack.summary import print_summary
 
     base = Settings()
+    started_broker = base.embedded_kafka and broker.read_pid(base) is None
     if base.embedded_kafka:
         with console.status("starting Kafka..."):
             broker.start(base)
@@ -72,6 +73,8 @@ def demo(quick: bool = typer.Option(False, "--quick", help="Train on a slice wit
         shutdown_telemetry()
         if not keep:
             processes.down(s, stop_broker=False)
+            if started_broker:  # a broker someone else started (tuneline up, a test session) stays up
+                broker.stop(base)
     print_summary(console, runner.state, f"tuneline trace {runner.state.trace_id} --state-dir {s.state_dir}")
     raise typer.Exit(0 if ok else 1)
 

@@ -13,7 +13,7 @@ from services.kernel.events import Outgoing, encode
 from services.kernel.outbox import publish_now
 from services.kernel.settings import Settings
 from services.kernel.telemetry import continued_span, current_traceparent, setup_telemetry, trace_id_of
-from tests.support import EventLog, wait_for
+from tests.support import REPO, EventLog, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +49,7 @@ def test_event_arrives_with_headers_payload_and_trace_continued(settings: Settin
     assert alert.message.alert_id == sent_id and alert.message.summary == "seen g1"
     assert trace_id_of(alert.traceparent) == trace_id_of(parent), "the trace continues through the consumer"
     assert alert.traceparent != parent, "the consumer adds its own span"
+    assert not list(REPO.glob(f"{settings.group('probe')}*")), "the service wrote into its working directory"
 
 
 def test_sigkill_after_commit_before_offset_commit_has_no_second_effect(settings: Settings, probe) -> None:  # type: ignore[no-untyped-def]

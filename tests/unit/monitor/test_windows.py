@@ -1,0 +1,116 @@
+"""Windows held until an adapter's reference is known, then judged one by one, in order."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from tuneline.events.v1 import events_pb2 as ev
+
+from services.kernel.features import EMBEDDING_FEATURES, FEATURE_NAMES
+from services.kernel.goal import load_goal
+from services.kernel.store import Store
+from services.monitor import handlers
+from services.monitor.store import DriftStateRow, WindowRow, WindowVerdictRow
+from services.monitor.windows import HOLD_WINDOWS, WindowDeps, add_to_window
+from tests.support import REPO
+
+ADAPTER = "sha256:" + "a" * 64
+WINDOW = 20
+
+
+class MemoryBlobs:
+    """Content-addressed bytes in a dict (the artifact store's two calls the monitor uses)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    def put_bytes(self, data: bytes, media_type: str = "application/octet-stream") -> ev.ArtifactRef:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        self.data[digest] = data
+        return ev.ArtifactRef(digest=digest, uri=f"mem://{digest}", media_type=media_type, size_bytes=len(data))
+
+    def get_bytes(self, ref: ev.ArtifactRef) -> bytes:
+        return self.data[ref.digest]
+
+
+def _prediction(rng: np.random.Generator, shifted: bool, at_ms: int) -> ev.InferenceLogged:
+    # In-domain: confident, short; shifted: unsure, long, another region of the embedding.
+    conf = rng.uniform(0.05, 0.3) if shifted else rng.uniform(0.8, 1.0)
+    emb = rng.normal(3.0 if shifted else 0.0, 1.0, len(EMBEDDING_FEATURES))
+    return ev.InferenceLogged(goal_name="banking77", adapter_digest=ADAPTER, deployment_id="d1", variant="canary",
+                              confidence=conf, margin=conf / 2, text_length=int(rng.integers(80, 120) if shifted else rng.integers(20, 40)),
+                              token_count=int(rng.integers(20, 30) if shifted else rng.integers(5, 10)),
+                              embedding_projection=list(emb), label=str(rng.integers(0, 3)), latency_ms=5.0,
+                              served_at_unix_ms=at_ms)
+
+
+def _reference(blobs: MemoryBlobs) -> ev.ArtifactRef:
+    rng = np.random.default_rng(1)
+    rows = []
+    for _ in range(400):
+        m = _prediction(rng, False, 0)
+        rows.append([m.confidence, m.margin, m.text_length, m.token_count, *m.embedding_projection, m.label])
+    buf = io.BytesIO()
+    pd.DataFrame(rows, columns=list(FEATURE_NAMES)).to_parquet(buf, index=False)
+    return blobs.put_bytes(buf.getvalue())
+
+
+@pytest.fixture
+def goal_json() -> str:
+    goal = load_goal(REPO / "goals" / "banking77-quick.yaml")
+    return goal.model_copy(update={"rollback": goal.rollback.model_copy(update={"window_size": WINDOW})}).canonical_json()
+
+
+def _send(store: Store, deps: WindowDeps, make_incoming, messages: list[ev.InferenceLogged]) -> list:
+    out: list = []
+    for m in messages:
+        with store.session() as session:
+            out += add_to_window(make_incoming(m), session, deps)
+    return out
+
+
+def _verdicts(store: Store) -> list[tuple[int, bool]]:
+    with store.session() as session:
+        rows = session.execute(sa.select(WindowVerdictRow).order_by(WindowVerdictRow.index)).scalars()
+        return [(r.index, r.drifted) for r in rows]
+
+
+def test_windows_read_before_the_reference_are_judged_in_order_once_it_arrives(store: Store, make_incoming, goal_json: str) -> None:
+    deps, rng = WindowDeps(MemoryBlobs()), np.random.default_rng(7)
+    with store.session() as session:
+        handlers.on_goal_applied(make_incoming(ev.GoalApplied(goal_name="banking77", goal_json=goal_json)), session)
+    # Three shifted windows arrive before eval.passed (another topic) has been read: nothing is decided.
+    early = [_prediction(rng, True, 1000 + i) for i in range(3 * WINDOW)]
+    assert _send(store, deps, make_incoming, early) == []
+    assert _verdicts(store) == []
+    with store.session() as session:
+        assert session.get(DriftStateRow, ("banking77", ADAPTER)).pending == 3 * WINDOW
+
+    outcome = ev.EvalOutcome(goal_name="banking77", eval_id="e1", adapter=ev.ArtifactRef(digest=ADAPTER),
+                             reference=ev.ReferenceProfile(table=_reference(deps.blobs)))
+    with store.session() as session:
+        handlers.on_eval_passed(make_incoming(ev.EvalPassed(outcome=outcome)), session)
+    out = _send(store, deps, make_incoming, [_prediction(rng, True, 5000)])
+
+    assert _verdicts(store) == [(0, True), (1, True), (2, True)], "each held window is judged on its own"
+    events = [o.event for o in out if hasattr(o, "event")]
+    assert events.count("rollback.requested") == 1, "two drifted windows in a row roll the canary back, once"
+    with store.session() as session:
+        assert session.get(DriftStateRow, ("banking77", ADAPTER)).pending == 1
+        assert session.execute(sa.select(sa.func.count()).select_from(WindowRow)).scalar() == 1
+
+
+def test_without_a_reference_windows_pass_unjudged_beyond_the_hold(store: Store, make_incoming, goal_json: str) -> None:
+    deps, rng = WindowDeps(MemoryBlobs()), np.random.default_rng(7)
+    with store.session() as session:
+        handlers.on_goal_applied(make_incoming(ev.GoalApplied(goal_name="banking77", goal_json=goal_json)), session)
+    _send(store, deps, make_incoming, [_prediction(rng, False, i) for i in range((HOLD_WINDOWS + 1) * WINDOW)])
+    with store.session() as session:
+        state = session.get(DriftStateRow, ("banking77", ADAPTER))
+        assert state.windows == 2 and state.pending == (HOLD_WINDOWS - 1) * WINDOW, "the store holds at most the hold"
+    assert _verdicts(store) == []
