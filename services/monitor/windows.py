@@ -93,18 +93,25 @@ def add_to_window(inc: Incoming[ev.InferenceLogged], session: Session, deps: Win
                                          "served_at_ms": m.served_at_unix_ms, "error": m.error,
                                          "latency_ms": m.latency_ms, "features_json": _features(m)})
     state.pending += 1
-    if state.pending < spec.window_size:
-        return []
-    flush_buffers(session)
     out: list = []
     while state.pending >= spec.window_size:
-        ref_row = session.get(ReferenceRow, state.adapter_digest)
+        ref_row = _reference_row(session, state.adapter_digest)
         if ref_row is None and state.pending < HOLD_WINDOWS * spec.window_size:
             # The adapter's approval (eval.passed, another topic) may not have been read yet: hold the
             # rows so these windows are judged, one by one and in order, once it is.
             break
+        flush_buffers(session)
         out += _judge(inc, session, deps, state, spec, auto, ref_row)
     return out
+
+
+def _reference_row(session: Session, digest: str) -> ReferenceRow | None:
+    # Per transaction: a reference arrives with eval.passed, in a transaction of its own, so one
+    # lookup per batch of predictions (not one per held prediction) sees every change.
+    cache = session.info.setdefault("monitor.references", {})
+    if digest not in cache:
+        cache[digest] = session.get(ReferenceRow, digest)
+    return cache[digest]
 
 
 HOLD_WINDOWS = 10  # windows held for an adapter whose reference has not arrived; beyond, they pass unjudged
