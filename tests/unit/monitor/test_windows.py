@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from tuneline.events.v1 import events_pb2 as ev
 
+from services.kernel.blobs import BlobStore
 from services.kernel.features import EMBEDDING_FEATURES, FEATURE_NAMES
 from services.kernel.goal import load_goal
 from services.kernel.store import Store
@@ -21,21 +21,6 @@ from tests.support import REPO
 
 ADAPTER = "sha256:" + "a" * 64
 WINDOW = 20
-
-
-class MemoryBlobs:
-    """Content-addressed bytes in a dict (the artifact store's two calls the monitor uses)."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, bytes] = {}
-
-    def put_bytes(self, data: bytes, media_type: str = "application/octet-stream") -> ev.ArtifactRef:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        self.data[digest] = data
-        return ev.ArtifactRef(digest=digest, uri=f"mem://{digest}", media_type=media_type, size_bytes=len(data))
-
-    def get_bytes(self, ref: ev.ArtifactRef) -> bytes:
-        return self.data[ref.digest]
 
 
 def _prediction(rng: np.random.Generator, shifted: bool, at_ms: int) -> ev.InferenceLogged:
@@ -49,7 +34,7 @@ def _prediction(rng: np.random.Generator, shifted: bool, at_ms: int) -> ev.Infer
                               served_at_unix_ms=at_ms)
 
 
-def _reference(blobs: MemoryBlobs) -> ev.ArtifactRef:
+def _reference(blobs: BlobStore) -> ev.ArtifactRef:
     rng = np.random.default_rng(1)
     rows = []
     for _ in range(400):
@@ -57,7 +42,7 @@ def _reference(blobs: MemoryBlobs) -> ev.ArtifactRef:
         rows.append([m.confidence, m.margin, m.text_length, m.token_count, *m.embedding_projection, m.label])
     buf = io.BytesIO()
     pd.DataFrame(rows, columns=list(FEATURE_NAMES)).to_parquet(buf, index=False)
-    return blobs.put_bytes(buf.getvalue())
+    return blobs.put_bytes(buf.getvalue(), "application/vnd.apache.parquet")
 
 
 @pytest.fixture
@@ -80,8 +65,8 @@ def _verdicts(store: Store) -> list[tuple[int, bool]]:
         return [(r.index, r.drifted) for r in rows]
 
 
-def test_windows_read_before_the_reference_are_judged_in_order_once_it_arrives(store: Store, make_incoming, goal_json: str) -> None:
-    deps, rng = WindowDeps(MemoryBlobs()), np.random.default_rng(7)
+def test_windows_read_before_the_reference_are_judged_in_order_once_it_arrives(store: Store, make_incoming, goal_json: str, tmp_path) -> None:
+    deps, rng = WindowDeps(BlobStore(str(tmp_path / "artifacts"))), np.random.default_rng(7)
     with store.session() as session:
         handlers.on_goal_applied(make_incoming(ev.GoalApplied(goal_name="banking77", goal_json=goal_json)), session)
     # Three shifted windows arrive before eval.passed (another topic) has been read: nothing is decided.
@@ -105,8 +90,8 @@ def test_windows_read_before_the_reference_are_judged_in_order_once_it_arrives(s
         assert session.execute(sa.select(sa.func.count()).select_from(WindowRow)).scalar() == 1
 
 
-def test_without_a_reference_windows_pass_unjudged_beyond_the_hold(store: Store, make_incoming, goal_json: str) -> None:
-    deps, rng = WindowDeps(MemoryBlobs()), np.random.default_rng(7)
+def test_without_a_reference_windows_pass_unjudged_beyond_the_hold(store: Store, make_incoming, goal_json: str, tmp_path) -> None:
+    deps, rng = WindowDeps(BlobStore(str(tmp_path / "artifacts"))), np.random.default_rng(7)
     with store.session() as session:
         handlers.on_goal_applied(make_incoming(ev.GoalApplied(goal_name="banking77", goal_json=goal_json)), session)
     _send(store, deps, make_incoming, [_prediction(rng, False, i) for i in range((HOLD_WINDOWS + 1) * WINDOW)])
