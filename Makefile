@@ -8,7 +8,7 @@ LOCK_STAMP := $(VENV)/.lock-$(shell cat requirements.lock pyproject.toml | sha25
 JARS := deploy/kafka/target/libs/.resolved
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-unit demo demo-quick protos bench clean-state
+.PHONY: setup check lint typecheck test test-unit demo demo-quick protos bench clean-state
 
 setup: $(LOCK_STAMP) $(JARS)
 
@@ -24,6 +24,15 @@ $(JARS): deploy/kafka/pom.xml
 	@command -v mvn >/dev/null || { echo "Maven is needed to fetch the Kafka broker jars: install maven"; exit 1; }
 	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies
 	@touch $@
+
+# Lint (ruff) and strict type checking (mypy), configured in pyproject.toml; CI runs both first.
+check: lint typecheck
+
+lint: setup
+	$(BIN)/ruff check .
+
+typecheck: setup
+	$(BIN)/mypy
 
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests $(PYTEST_ARGS)

@@ -11,7 +11,6 @@ import time
 import uuid
 from pathlib import Path
 
-import typer
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
@@ -87,13 +86,7 @@ def latencies(settings: Settings, topic: str, n: int, rate: float) -> list[float
     return got
 
 
-def bench_bus(
-    events: int = typer.Option(20000, help="Events for the throughput arm."),
-    latency_events: int = typer.Option(2000, help="Events for the latency arm."),
-    rate: float = typer.Option(1000.0, help="Send rate of the latency arm (events/s)."),
-    reps: int = typer.Option(3, help="Repetitions of the throughput arm."),
-    out: Path | None = typer.Option(None, help="Result JSON path."),
-) -> None:
+def run(*, events: int, latency_events: int, rate: float, reps: int, out: Path | None) -> None:
     """Producer events/s and produce->consume p50/p99 on the local broker."""
     settings = Settings()
     topic = _topic(settings)

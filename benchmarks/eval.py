@@ -21,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import typer
 from rich.console import Console
 
 from benchmarks.report import spread, write_result
@@ -83,13 +82,7 @@ def _arm_evaluation(scorer, texts: list[str], labels: list[str]) -> tuple[float,
     return time.perf_counter() - start, report.findings.latency.p95_ms, report.decision.passed
 
 
-def bench_eval(
-    out: Path = typer.Option(None, "--out", help="Result JSON path."),
-    reps: int = typer.Option(3, "--reps", help="Interleaved repetitions of each arm after the warm-up."),
-    threads: int = typer.Option(2, "--threads", help="torch threads for both arms."),
-    rows: int = typer.Option(0, "--rows", help="Use only the first N rows of the split (0: all)."),
-    adapter: Path = typer.Option(None, "--adapter", help="An adapter folder (default: an untrained one)."),
-) -> None:
+def run(*, out: Path | None, reps: int, threads: int, rows: int, adapter: Path | None) -> None:
     """Evaluation rows/s on banking77's eval split, and its cost relative to one scoring pass."""
     import torch
 

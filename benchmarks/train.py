@@ -196,7 +196,7 @@ class _WithLoss(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids, attention_mask, labels):  # noqa: ANN001, ANN201 - Trainer's calling convention
+    def forward(self, input_ids, attention_mask, labels):  # noqa: ANN001 - Trainer's calling convention
         logits = self.model(input_ids, attention_mask)
         return {"loss": torch.nn.functional.cross_entropy(logits, labels), "logits": logits}
 

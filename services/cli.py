@@ -8,6 +8,8 @@ import sys
 
 import typer
 from rich.console import Console
+from typer import _click  # typer 0.29 vendors click; TyperGroup is typed with it
+from typer.core import TyperGroup
 
 from services.kernel.errors import TunelineError
 
@@ -15,20 +17,39 @@ SERVICE_CLIS = ("ingest", "trainer", "evaluator", "deployer", "monitor", "stack"
 
 app = typer.Typer(help="Tuneline: governed fine-tuning loops as Kafka events.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
-bench = typer.Typer(help="Benchmarks (BENCHMARKS.md): each writes one JSON result.", no_args_is_help=True)
+
+
+class _BenchGroup(TyperGroup):
+    """`tuneline bench`: its commands are benchmarks/cli.py's, loaded the first time the group is used.
+
+    This composer is the one place in services/ that knows about benchmarks/ (benchmarks import
+    services, never the reverse; tests/unit/kernel/test_structure.py checks it). Loading on first
+    use keeps every other `tuneline` call from importing the harnesses.
+    """
+
+    def _load(self) -> None:
+        if not self.commands:
+            from benchmarks.cli import app as bench_app
+
+            self.commands.update(typer.main.get_group(bench_app).commands)
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        self._load()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        self._load()
+        return super().get_command(ctx, cmd_name)
 
 
 def _compose() -> None:
     from services.kernel import commands
 
-    from benchmarks.bus import bench_bus
-
     commands.register(app)
-    bench.command("bus")(bench_bus)
     for name in SERVICE_CLIS:
         try:
             module = importlib.import_module(f"services.{name}.entrypoints.cli")
-            module.register(app, bench)
+            module.register(app)
         except ModuleNotFoundError as err:
             if err.name in (f"services.{name}", f"services.{name}.entrypoints", f"services.{name}.entrypoints.cli"):
                 continue  # not installed in this distribution
@@ -36,6 +57,8 @@ def _compose() -> None:
         except ImportError as err:
             # One service's broken install must not take the whole command line down with it.
             logging.getLogger("tuneline.cli").warning("the %s commands are unavailable: %s", name, err)
+    bench = typer.Typer(cls=_BenchGroup, help="Benchmarks (BENCHMARKS.md): each writes one JSON result.",
+                        no_args_is_help=True)
     app.add_typer(bench, name="bench")
     _add_health_commands()
 

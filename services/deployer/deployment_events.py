@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from tuneline.events.v1 import events_pb2 as ev
+
 from services.deployer.domain.rollout import Adapter, Decision, Promoted, RolledBack, Started, StepRecord
 from services.kernel.events import Outgoing
-from tuneline.events.v1 import events_pb2 as ev
 
 
 def ref_of(a: Adapter) -> ev.ArtifactRef:

@@ -6,18 +6,19 @@ import logging
 import time
 
 from sqlalchemy.orm import Session
+from tuneline.events.v1 import events_pb2 as ev
 
 from services.deployer.controller import Controller
 from services.deployer.domain import rollout as machine
 from services.deployer.domain.policy import Approval, refusal
 from services.deployer.domain.rollout import Adapter, Rollout
-from services.deployer.store import goal_in_force, save_goal, save_rollout
+from services.deployer.store import save_rollout
 from services.kernel.errors import InvalidInput
 from services.kernel.events import Incoming, Outgoing
-from services.kernel.goal import AcceptanceSpec, goal_from_json
+from services.kernel.goal import AcceptanceSpec
+from services.kernel.goals import apply_goal, latest_goal
 from services.kernel.ids import uuid7
 from services.kernel.telemetry import current_traceparent
-from tuneline.events.v1 import events_pb2 as ev
 
 log = logging.getLogger(__name__)
 REQUIRED_CRITERIA = tuple(AcceptanceSpec.model_fields)
@@ -25,10 +26,7 @@ REQUIRED_CRITERIA = tuple(AcceptanceSpec.model_fields)
 
 def on_goal_applied(inc: Incoming[ev.GoalApplied], session: Session, *, controller: Controller) -> list[Outgoing]:
     """Keep the latest goal per name; a deployed goal's serving policy changes at once."""
-    goal = goal_from_json(inc.message.goal_json)
-    if goal.version != inc.message.goal_version:
-        raise InvalidInput(f"goal.applied for {goal.name!r}: goal_json does not hash to {inc.message.goal_version}")
-    save_goal(session, goal)
+    goal = apply_goal(inc, session)
     changed = controller.set_policy(goal.name, machine.policy_of(goal))
     if changed is not None:
         save_rollout(session, changed)
@@ -57,7 +55,7 @@ def on_eval_passed(inc: Incoming[ev.EvalPassed], session: Session, *, controller
         save_rollout(session, done.rollout)
         return done.events
     outcome = inc.message.outcome
-    goal = goal_in_force(session, outcome.goal_name)
+    goal = latest_goal(session, outcome.goal_name)
     why = refusal(approval_of(outcome), goal.version if goal else None, REQUIRED_CRITERIA)
     if why is not None or goal is None:
         log.warning("refused adapter %s for goal %s: %s", outcome.adapter.digest, outcome.goal_name, why)
@@ -101,9 +99,8 @@ def on_drift_detected(inc: Incoming[ev.DriftDetected], session: Session, *, cont
 
 def manual_rollback(controller: Controller, goal: str, reason: str) -> tuple[Rollout, machine.RolledBack, float]:
     """An operator's rollback (Admin gRPC): swap at once, then persist and emit; returns what happened."""
-    applied = controller.transition(
+    applied = controller.apply_now(
         goal, lambda r: machine.rollback(r, "", "manual", reason or "manual rollback", controller.clock()))
     assert applied is not None
-    controller.commit(applied)
     back = next(d for d in applied.decisions if isinstance(d, machine.RolledBack))
     return applied.rollout, back, applied.decision_to_zero_ms or 0.0

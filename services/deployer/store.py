@@ -1,31 +1,20 @@
-"""The deployer's tables: goals in force, each goal's rollout state, and the current step's progress."""
+"""The deployer's tables: each goal's rollout state, and the current step's progress (goals: services.kernel.goals)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from services.deployer.domain.rollout import Rollout, StepStats
-from services.kernel.goal import Goal, goal_from_json
-from services.kernel.store import Migration
 
 SERVICE = "deployer"
 
 
 class Base(DeclarativeBase):
     pass
-
-
-class GoalRow(Base):
-    """The latest applied version of each goal."""
-
-    __tablename__ = "deployer_goals"
-    name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
-    version: Mapped[str] = mapped_column(sa.String(80))
-    goal_json: Mapped[str] = mapped_column(sa.Text)
-    applied_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 
 class RolloutRow(Base):
@@ -49,22 +38,12 @@ class ProgressRow(Base):
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 
-MIGRATIONS = [Migration("deployer-0001-goals-rollouts-progress", lambda conn: Base.metadata.create_all(conn))]
+# The alembic revisions of these tables (docs/migrations.md).
+MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def save_goal(session: Session, goal: Goal) -> None:
-    """Keep the goal as the one in force for its name."""
-    session.merge(GoalRow(name=goal.name, version=goal.version, goal_json=goal.canonical_json(), applied_at=_now()))
-
-
-def goal_in_force(session: Session, name: str) -> Goal | None:
-    """The latest applied goal of that name, or None."""
-    row = session.get(GoalRow, name)
-    return goal_from_json(row.goal_json) if row else None
 
 
 def save_rollout(session: Session, rollout: Rollout) -> None:

@@ -85,7 +85,7 @@ class _Parts:
     def attempt(self, part: str, fn: Callable[[], T]) -> T | None:
         try:
             return fn()
-        except Exception as err:  # noqa: BLE001 - recorded as the criterion's reason, and logged
+        except Exception as err:
             log.exception("evaluation part %s failed", part)
             self.problems.append(f"{part}: {type(err).__name__}: {err}")
             return None

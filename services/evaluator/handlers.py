@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from tuneline.events.v1 import events_pb2 as ev
 
-from services.evaluator.store import AdapterRow, ChampionRow, GoalRow, RequestRow
+from services.evaluator.store import AdapterRow, ChampionRow, RequestRow
 from services.kernel.events import Incoming, Outgoing
-from services.kernel.goal import goal_from_json
+from services.kernel.goals import apply_goal, goal_by_version
 from services.kernel.ids import uuid7
 from services.kernel.jobs import enqueue_job
 from services.kernel.store import utcnow
@@ -51,7 +51,7 @@ def on_run_finished(incoming: Incoming[ev.RunFinished], session: Session) -> lis
                      run_finished=run.SerializeToString(), traceparent=incoming.traceparent,
                      status=WAITING_GOAL, created_at=utcnow())
     session.add(req)
-    if session.get(GoalRow, run.goal_version) is not None:
+    if goal_by_version(session, run.goal_version) is not None:
         _enqueue(session, req)
     else:
         log.info("run %s waits for goal %s %s", run.run_id, run.goal_name, run.goal_version)
@@ -60,11 +60,7 @@ def on_run_finished(incoming: Incoming[ev.RunFinished], session: Session) -> lis
 
 def on_goal_applied(incoming: Incoming[ev.GoalApplied], session: Session) -> list[Outgoing]:
     """Learn a goal version, then queue the runs that were waiting for it."""
-    msg = incoming.message
-    goal = goal_from_json(msg.goal_json)  # InvalidInput/ConfigError: dead-lettered with the reason
-    if session.get(GoalRow, goal.version) is None:
-        session.add(GoalRow(version=goal.version, name=goal.name, goal_json=goal.canonical_json(), applied_at=utcnow()))
-    session.flush()
+    goal = apply_goal(incoming, session)  # InvalidInput: dead-lettered with the reason
     waiting = session.scalars(sa.select(RequestRow).where(
         RequestRow.goal_version == goal.version, RequestRow.status == WAITING_GOAL))
     for req in waiting:

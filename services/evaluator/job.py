@@ -28,11 +28,12 @@ from services.evaluator.domain.profile import reference_table
 from services.evaluator.domain.report import EvalReport, Findings, Identity, report_json
 from services.evaluator.evaluation import ChampionModel, EvalConfig, Scorer, Scoring, evaluate
 from services.evaluator.settings import EvaluatorSettings
-from services.evaluator.store import AdapterRow, ChampionRow, EvalRow, GoalRow, RequestRow
+from services.evaluator.store import AdapterRow, ChampionRow, EvalRow, RequestRow
 from services.kernel.blobs import BlobStore
 from services.kernel.errors import NotFound, PermanentError
 from services.kernel.events import Outgoing
-from services.kernel.goal import Goal, goal_from_json
+from services.kernel.goal import Goal
+from services.kernel.goals import goal_by_version
 from services.kernel.jobs import Job, JobContext
 from services.kernel.store import Store, utcnow
 
@@ -76,9 +77,8 @@ def load_request(store: Store, job: Job) -> Request:
         row = s.get(RequestRow, payload["run_id"])
         if row is None:
             raise NotFound(f"no evaluation request for run {payload['run_id']}")
-        goal_row = s.get(GoalRow, row.goal_version)
         run = ev.RunFinished.FromString(row.run_finished)
-        return Request(row.eval_id, run, goal_from_json(goal_row.goal_json) if goal_row else None)
+        return Request(row.eval_id, run, goal_by_version(s, row.goal_version))
 
     return store.run(read)
 
@@ -183,7 +183,7 @@ def on_failure(job: Job, err: BaseException, deps: EvalDeps) -> list[Outgoing]:
     """Fail closed when the job itself failed for good: eval.failed with the error."""
     try:
         req = load_request(deps.store, job)
-    except Exception:  # noqa: BLE001 - no request, nothing to decide about
+    except Exception:
         log.exception("evaluation job %s failed and its request is unreadable", job.id)
         return []
     return refusal(deps, req, f"evaluation failed: {type(err).__name__}: {err}")

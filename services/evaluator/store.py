@@ -1,27 +1,16 @@
-"""The evaluator's tables: goals it knows, runs waiting for evaluation, champions, and decisions."""
+"""The evaluator's tables: runs waiting for evaluation, champions, and decisions (goals: services.kernel.goals)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.kernel.store import Migration
-
 
 class Base(DeclarativeBase):
     pass
-
-
-class GoalRow(Base):
-    """A goal version seen on goal.applied (its acceptance criteria are what the gate judges)."""
-
-    __tablename__ = "evaluator_goals"
-    version: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(100), index=True)
-    goal_json: Mapped[str] = mapped_column(sa.Text)
-    applied_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 
 class RequestRow(Base):
@@ -74,4 +63,5 @@ class EvalRow(Base):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 
-MIGRATIONS = [Migration("evaluator-0001-tables", lambda conn: Base.metadata.create_all(conn))]
+# The alembic revisions of these tables (docs/migrations.md).
+MIGRATIONS = Path(__file__).with_name("migrations")

@@ -20,10 +20,10 @@ from services.ingest.adapters.parquet_files import SnapshotWriter, Staging, read
 from services.ingest.domain import similarity
 from services.ingest.domain.certificate import GateOutcome, Tally, failed
 from services.ingest.domain.labels import label_gate
-from services.kernel.pii import redact
 from services.ingest.domain.split import assign_eval
 from services.ingest.plan import Certified, Plan, Policy
 from services.ingest.scan import Progress, merge_schema, pii_verdict, scan
+from services.kernel.pii import redact
 
 log = logging.getLogger(__name__)
 _BLOCK = 65_536

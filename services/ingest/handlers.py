@@ -8,26 +8,19 @@ import logging
 from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
-
 from tuneline.events.v1 import events_pb2 as ev
 
-from services.ingest.store import GoalRow
 from services.kernel.events import Incoming, Outgoing
-from services.kernel.goal import goal_from_json
+from services.kernel.goals import apply_goal
 from services.kernel.jobs import enqueue_job
-from services.kernel.store import utcnow
 
 log = logging.getLogger(__name__)
 JOB_KIND = "ingest"
 
 
 def on_goal_applied(incoming: Incoming[ev.GoalApplied], session: Session) -> Iterable[Outgoing]:
-    """Store the goal under its dataset name: later publications of that dataset follow its data.* policy."""
-    goal = goal_from_json(incoming.message.goal_json)
-    row = session.get(GoalRow, goal.data.dataset) or GoalRow(dataset_name=goal.data.dataset)
-    row.goal_name, row.goal_version = goal.name, goal.version
-    row.goal_json, row.applied_at = goal.canonical_json(), utcnow()
-    session.add(row)
+    """Keep the goal: later publications of its dataset follow its data.* policy."""
+    goal = apply_goal(incoming, session)
     log.info("goal %s applies to dataset %s", goal.name, goal.data.dataset)
     return []
 

@@ -17,22 +17,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
-
+from sqlalchemy.orm import Session
 from tuneline.events.v1 import events_pb2 as ev
 
 from services.ingest.certify import certify
-from services.ingest.plan import Certified, Plan, Policy
 from services.ingest.domain.certificate import GateOutcome, failed, summary
 from services.ingest.domain.rows import FieldSpec, Limits
 from services.ingest.domain.uri import check_uri
+from services.ingest.plan import Certified, Plan, Policy
 from services.ingest.settings import IngestSettings
-from services.ingest.store import GoalRow, RegistrationRow
+from services.ingest.store import RegistrationRow
 from services.kernel.blobs import BlobStore
 from services.kernel.errors import InvalidInput, NotFound
 from services.kernel.events import Outgoing
-from services.kernel.goal import Goal, goal_from_json
+from services.kernel.goal import Goal
+from services.kernel.goals import goal_for_dataset
 from services.kernel.ids import canonical_json, digest_json
 from services.kernel.jobs import Job, JobContext
 from services.kernel.store import Store, utcnow
@@ -85,8 +85,7 @@ def _ingest(published: ev.DatasetPublished, event_id: str, ctx: JobContext, deps
 
 def _goal(deps: IngestDeps, name: str) -> Goal | None:
     with deps.store.session() as s:
-        row = s.get(GoalRow, name)
-        return goal_from_json(row.goal_json) if row else None
+        return goal_for_dataset(s, name)
 
 
 def _history(deps: IngestDeps, name: str) -> list[RegistrationRow]:

@@ -8,11 +8,11 @@ from services.ingest.adapters.parquet_files import Staging
 from services.ingest.adapters.reader import Chunk, detect_format, read_chunks
 from services.ingest.domain import similarity
 from services.ingest.domain.certificate import GateOutcome, Tally
-from services.kernel.pii import redact, scrub
 from services.ingest.domain.rows import RowProblem, parse_row
 from services.ingest.domain.uri import DatasetLocation
 from services.ingest.plan import Plan, Policy
 from services.kernel.errors import InvalidInput
+from services.kernel.pii import redact, scrub
 
 Progress = Callable[[float, str], None]
 _REPORT_EVERY = 16  # chunks between progress reports

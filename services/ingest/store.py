@@ -1,28 +1,16 @@
-"""The ingest store: goals by dataset name, and registered dataset versions."""
+"""The ingest store: registered dataset versions (goals: services.kernel.goals)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.kernel.store import Migration
-
 
 class Base(DeclarativeBase):
     pass
-
-
-class GoalRow(Base):
-    """The latest goal applied for a dataset (its data.* fields decide the split and PII policy)."""
-
-    __tablename__ = "ingest_goals"
-    dataset_name: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
-    goal_name: Mapped[str] = mapped_column(sa.String(100))
-    goal_version: Mapped[str] = mapped_column(sa.String(80))
-    goal_json: Mapped[str] = mapped_column(sa.Text)
-    applied_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 
 class RegistrationRow(Base):
@@ -37,4 +25,5 @@ class RegistrationRow(Base):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 
-MIGRATIONS = [Migration("ingest-0001-goals-registrations", lambda conn: Base.metadata.create_all(conn))]
+# The alembic revisions of these tables (docs/migrations.md).
+MIGRATIONS = Path(__file__).with_name("migrations")

@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import fsspec
@@ -71,7 +72,7 @@ class BlobStore:
         path = self._resolve(ref, self._blob_path)
         try:
             with self.fs.open(path, "rb") as f:
-                data = f.read()
+                data: bytes = f.read()
         except FileNotFoundError:
             raise NotFound(f"artifact {ref.digest} is missing at {path}") from None
         _check(ref.digest, sha256_bytes(data), path)
@@ -133,14 +134,14 @@ class BlobStore:
         return dest
 
     # ------------------------------------------------------------ writing
-    def _resolve(self, ref: ev.ArtifactRef, default_path: object) -> str:
+    def _resolve(self, ref: ev.ArtifactRef, default_path: Callable[[str], str]) -> str:
         if not is_digest(ref.digest):
             raise InvalidInput(f"not a digest: {ref.digest!r}")
         if ref.uri:
             fs, path = fsspec.core.url_to_fs(ref.uri)
             if type(fs) is type(self.fs):
-                return path
-        return default_path(ref.digest)  # type: ignore[operator]
+                return str(path)
+        return default_path(ref.digest)
 
     def _atomic_write(self, path: str, data: bytes) -> None:
         if self.local:

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.kernel import liveness
 from services.kernel.bus.topics import broker_reachable
 from services.kernel.errors import ConfigError, DependencyMissing, TransientError
 from services.kernel.settings import REPO_ROOT, Settings
@@ -99,16 +100,8 @@ def _format_storage(settings: Settings, jars: Path, config: Path) -> None:
 
 def _pid_alive(pid: int) -> bool:
     _reap(pid)
-    try:
-        os.kill(pid, 0)
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    if stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
-        return False  # exited, waiting to be reaped by a parent other than us
-    # Empty while the JVM launcher re-execs itself; otherwise make sure the pid was not reused.
-    return not cmdline or MAIN_CLASS.encode() in cmdline
+    # The broker's command line names its main class: a pid reused by another program is not ours.
+    return liveness.alive(pid, command_contains=MAIN_CLASS)
 
 
 def _reap(pid: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -11,14 +12,14 @@ from rich.tree import Tree
 from services.kernel import broker
 from services.kernel.bus.topics import ensure_topics
 from services.kernel.settings import Settings
-from services.kernel.telemetry import read_spans
+from services.kernel.telemetry import SpanRecord, read_spans
 
 console = Console()
 kafka_app = typer.Typer(help="The embedded Apache Kafka broker (KRaft, one node).", no_args_is_help=True)
 
 
 def _settings(state_dir: str | None) -> Settings:
-    return Settings(state_dir=state_dir) if state_dir else Settings()
+    return Settings(state_dir=Path(state_dir)) if state_dir else Settings()
 
 
 StateDir = typer.Option(None, "--state-dir", help="State folder (default: TUNELINE_STATE_DIR or ./.tuneline).")
@@ -65,24 +66,24 @@ def trace(trace_id: str = typer.Argument(..., help="A trace id (32 hex) or a tra
     """Print a trace as a tree from the local span files."""
     s = _settings(state_dir)
     tid = trace_id.split("-")[1] if trace_id.count("-") == 3 else trace_id
-    spans = [sp for sp in read_spans(s.state_dir) if sp["trace_id"] == tid or any(ln["trace_id"] == tid for ln in sp["links"])]  # type: ignore[index,union-attr]
+    spans = [sp for sp in read_spans(s.state_dir) if sp["trace_id"] == tid or any(ln["trace_id"] == tid for ln in sp["links"])]
     if not spans:
         console.print(f"no spans for trace {tid} under {s.state_dir / 'telemetry'}")
         raise typer.Exit(1)
     console.print(render_trace(tid, spans))
 
 
-def render_trace(tid: str, spans: list[dict]) -> Tree:  # type: ignore[type-arg]
+def render_trace(tid: str, spans: list[SpanRecord]) -> Tree:
     """A rich tree of spans: children under parents, linked spans under the span they link to."""
     by_id = {sp["span_id"]: sp for sp in spans}
-    children: dict[str, list[dict]] = defaultdict(list)  # type: ignore[type-arg]
-    roots = []
+    children: dict[str, list[SpanRecord]] = defaultdict(list)
+    roots: list[SpanRecord] = []
     for sp in sorted(spans, key=lambda x: x["start_ns"]):
         parent = sp["parent_id"] if sp["parent_id"] in by_id else next((ln["span_id"] for ln in sp["links"] if ln["span_id"] in by_id), "")
         (children[parent] if parent else roots).append(sp)
     tree = Tree(f"trace {tid}")
 
-    def add(node: Tree, sp: dict) -> None:  # type: ignore[type-arg]
+    def add(node: Tree, sp: SpanRecord) -> None:
         ms = (sp["end_ns"] - sp["start_ns"]) / 1e6
         branch = node.add(f"[bold]{sp['service']}[/] {sp['name']} [dim]{ms:.1f} ms {sp['status'] if sp['status'] == 'ERROR' else ''}[/]")
         for child in children[sp["span_id"]]:

@@ -13,7 +13,6 @@ from typing import Generic, TypeVar
 
 from google.protobuf.message import DecodeError as ProtoDecodeError
 from google.protobuf.message import Message
-
 from tuneline.events.v1 import events_pb2 as ev
 
 from services.kernel.errors import DecodeError, UnknownEventType
@@ -140,9 +139,17 @@ def encode(
     return Record(topic, out.subject.encode(), out.message.SerializeToString(), [(k, v.encode()) for k, v in headers])
 
 
+def _is_read(key: str) -> bool:
+    """The headers the codec reads: CloudEvents attributes, the content type and the trace context."""
+    return key.startswith("ce_") or key in ("content-type", "traceparent", "tracestate")
+
+
 def _header_map(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
+    # Other headers are the producer's own business (any bytes): kept raw, never decoded.
     found: dict[str, str] = {}
     for key, value in headers or []:
+        if not _is_read(key):
+            continue
         try:
             found[key] = value.decode() if isinstance(value, bytes) else str(value)
         except UnicodeDecodeError:
@@ -161,7 +168,7 @@ def decode(
 ) -> Incoming[Message]:
     """Decode a record into a typed event; DecodeError/UnknownEventType say what is wrong with it."""
     h = _header_map(headers)
-    missing = [k for k in ("ce_specversion", "ce_id", "ce_type", "ce_source") if not h.get(k)]
+    missing = [k for k in ("ce_specversion", "ce_id", "ce_type", "ce_source", "ce_time") if not h.get(k)]
     if missing:
         raise DecodeError(f"not a CloudEvent: missing headers {', '.join(missing)}")
     if h["ce_specversion"] != SPEC_VERSION:
@@ -180,7 +187,7 @@ def decode(
         id=h["ce_id"],
         type=name,
         source=h["ce_source"],
-        time=_parse_time(h.get("ce_time", "")),
+        time=_parse_time(h["ce_time"]),
         subject=h.get("ce_subject", ""),
         message=message,
         traceparent=h.get("traceparent", ""),
@@ -194,7 +201,11 @@ def decode(
 
 
 def _parse_time(text: str) -> datetime:
+    """An RFC 3339 `ce_time`; anything else is a DecodeError (never silently "now")."""
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        return datetime.now(UTC)
+        raise DecodeError(f"ce_time {text[:64]!r} is not an RFC 3339 time (e.g. 2026-03-01T12:00:00Z)") from None
+    if when.tzinfo is None:
+        raise DecodeError(f"ce_time {text[:64]!r} has no UTC offset (RFC 3339 needs one, e.g. a trailing Z)")
+    return when

@@ -21,7 +21,8 @@ FEATURE_NAMES = NUMERIC_FEATURES + EMBEDDING_FEATURES + CATEGORICAL_FEATURES
 def projection_matrix(hidden_size: int, dims: int = PROJECTION_DIMS, seed: int = PROJECTION_SEED) -> np.ndarray:
     """A (hidden_size, dims) Gaussian projection scaled by 1/sqrt(dims)."""
     rng = np.random.default_rng(seed)
-    return (rng.standard_normal((hidden_size, dims)) / np.sqrt(dims)).astype(np.float32)
+    matrix: np.ndarray = (rng.standard_normal((hidden_size, dims)) / np.sqrt(dims)).astype(np.float32)
+    return matrix
 
 
 def project(embeddings: np.ndarray, seed: int = PROJECTION_SEED) -> np.ndarray:
@@ -29,7 +30,8 @@ def project(embeddings: np.ndarray, seed: int = PROJECTION_SEED) -> np.ndarray:
     emb = np.asarray(embeddings, dtype=np.float32)
     norms = np.linalg.norm(emb, axis=1, keepdims=True)
     emb = emb / np.maximum(norms, 1e-12)
-    return emb @ projection_matrix(emb.shape[1], PROJECTION_DIMS, seed)
+    projected: np.ndarray = emb @ projection_matrix(emb.shape[1], PROJECTION_DIMS, seed)
+    return projected
 
 
 def margins(probabilities: np.ndarray) -> np.ndarray:

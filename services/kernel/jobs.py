@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -20,10 +21,14 @@ from services.kernel.errors import PermanentError
 from services.kernel.events import Outgoing
 from services.kernel.ids import uuid7
 from services.kernel.outbox import emit
+from services.kernel.retry import RetriesExhausted, RetryPolicy
 from services.kernel.store import Store, jobs, utcnow
 from services.kernel.telemetry import SPAN_JOB, continued_span
 
 log = logging.getLogger(__name__)
+# The runner's loop goes on through store failures (store.run already retried each one), backing off
+# up to 30 s between rounds and escalating once after 5 failed rounds in a row.
+RUNNER_RETRY = RetryPolicy(attempts=5, base_s=0.2, cap_s=30.0, retry_on=lambda _err: True)
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 
@@ -71,7 +76,7 @@ def enqueue_job(session: Session, kind: str, key: str, payload: str, traceparent
     return job_id
 
 
-def job_status(session: Session, job_id: str) -> sa.Row | None:
+def job_status(session: Session, job_id: str) -> sa.Row[Any] | None:
     """A job's row (status, progress, message, error), or None."""
     return session.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
 
@@ -136,13 +141,14 @@ class JobRunner:
 
         self.store.run(finish)
 
+    def _escalate(self, gave_up: RetriesExhausted) -> None:
+        # A job's own failures are handled in run_once; this is the store refusing claims or results.
+        log.critical("job runner %s: the store keeps failing (%s); jobs wait in it until it recovers", self.kind, gave_up)
+
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                ran = self.run_once()
-            except Exception:
-                log.exception("job runner %s failed; retrying", self.kind)
-                ran = False
+            ran = RUNNER_RETRY.keep_trying(self.run_once, escalate=self._escalate, stop=self._stop,
+                                           what=f"job runner {self.kind}")
             if not ran:
                 self.wake.wait(0.2)
                 self.wake.clear()

@@ -7,9 +7,12 @@ record breaks the chain at that record. A truncated tail leaves a valid chain, s
     hash = sha256(canonical_json({prev, seq, topic, partition, offset, ce_id, ce_type, headers,
                                   payload_digest}))
 
-The headers are canonical JSON (sorted by key; a non-UTF-8 value as base64), so the hash covers
-every CloudEvents attribute and the trace context; the payload enters through its sha256, and the
-payload bytes kept beside the record must match that digest.
+The record is over what was on the topic, byte for byte: the headers exactly as consumed (in the
+order received, repeated keys kept; each value as text when it is UTF-8, as base64 otherwise, so the
+JSON is a lossless copy) and the payload as the raw value bytes (through their sha256; the bytes kept
+beside the record must match that digest). Nothing is re-serialised: an event from a producer that
+is not Tuneline's — other header order, extra headers, unknown protobuf fields — is recorded, and
+verifies, exactly as it was received.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ class Verification:
 
 
 def canonical_headers(headers: Iterable[tuple[str, bytes | str]]) -> str:
-    """Kafka headers as canonical JSON: [{"k": key, "v": text}] or {"k", "b64"} for non-UTF-8 bytes."""
+    """Kafka headers as JSON in received order: [{"k": key, "v": text}], or {"k", "b64"} for non-UTF-8 bytes."""
     items = []
     for key, value in headers:
         raw = value.encode() if isinstance(value, str) else bytes(value or b"")
@@ -67,7 +70,6 @@ def canonical_headers(headers: Iterable[tuple[str, bytes | str]]) -> str:
             items.append({"k": key, "v": raw.decode("utf-8")})
         except UnicodeDecodeError:
             items.append({"k": key, "b64": base64.b64encode(raw).decode()})
-    items.sort(key=lambda item: item["k"])  # stable: repeated keys keep their order
     return canonical_json(items).decode()
 
 

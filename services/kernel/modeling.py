@@ -35,7 +35,7 @@ import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -44,7 +44,16 @@ from services.kernel.errors import ConfigError, IntegrityError, InvalidInput
 from services.kernel.ids import digest_files
 
 if TYPE_CHECKING:
+    # Types only: transformers loads lazily (importing it costs seconds per process).
+    from transformers import PreTrainedTokenizerBase
+
     from services.kernel.goal import ApproachSpec
+
+# A transformers model, or a PEFT model wrapping one. Both forward much of their API dynamically
+# (PeftModel.__getattr__ reaches the wrapped model's `config`; PreTrainedModel.to is a wrapper whose
+# annotation does not accept a device), which their annotations cannot express: the encoder is Any
+# at this one boundary, and everything past it (tensors, the head, the classifier) is typed.
+Encoder = Any
 
 BUNDLED_PREFIX = "bundled:"
 BUNDLED_MODELS = {"all-MiniLM-L6-v2"}
@@ -157,39 +166,42 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 class TextClassifier(torch.nn.Module):
     """Encoder (PEFT-wrapped for LoRA) + masked mean pooling + Linear head."""
 
-    def __init__(self, encoder: torch.nn.Module, head: torch.nn.Linear, method: str) -> None:
+    def __init__(self, encoder: Encoder, head: torch.nn.Linear, method: str) -> None:
         super().__init__()
-        self.encoder = encoder
+        self.encoder: Encoder = encoder
         self.head = head
         self.method = method
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Pooled sentence embeddings (batch, hidden)."""
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
-        return mean_pool(out.last_hidden_state, attention_mask)
+        hidden: torch.Tensor = out.last_hidden_state
+        return mean_pool(hidden, attention_mask)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Logits (batch, labels)."""
-        return self.head(self.embed(input_ids, attention_mask))
+        logits: torch.Tensor = self.head(self.embed(input_ids, attention_mask))
+        return logits
 
 
-def load_base_encoder(spec: str, device: str = "cpu") -> torch.nn.Module:
+def load_base_encoder(spec: str, device: str = "cpu") -> Encoder:
     """The base encoder (HF AutoModel, float32, eval mode) from a checked folder."""
     from transformers import AutoModel
 
     folder = resolve_base_model(spec)
-    model = AutoModel.from_pretrained(folder, use_safetensors=True, local_files_only=True, dtype=torch.float32)
+    model: Encoder = AutoModel.from_pretrained(folder, use_safetensors=True, local_files_only=True, dtype=torch.float32)
     return model.to(device).eval()
 
 
-def load_tokenizer(spec: str):  # -> transformers PreTrainedTokenizerBase
+def load_tokenizer(spec: str) -> PreTrainedTokenizerBase:
     """The base model's tokenizer."""
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(resolve_base_model(spec), local_files_only=True)
 
 
-def build_classifier(base_spec: str, labels: list[str], approach: ApproachSpec, seed: int):
+def build_classifier(base_spec: str, labels: list[str], approach: ApproachSpec,
+                     seed: int) -> tuple[TextClassifier, PreTrainedTokenizerBase]:
     """A fresh classifier (LoRA-wrapped or full) with a seeded head, and its tokenizer."""
 
     torch.manual_seed(seed)
@@ -217,15 +229,15 @@ def _json_to_file(value: object, path: Path) -> None:
     path.write_text(json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _lora_config_json(model: TextClassifier, base_model: str) -> dict:
-    config = model.encoder.peft_config["default"].to_dict()
+def _lora_config_json(model: TextClassifier, base_model: str) -> dict[str, object]:
+    config: dict[str, object] = model.encoder.peft_config["default"].to_dict()
     config["base_model_name_or_path"] = base_model  # the spec, not a machine path: same bytes everywhere
     config["revision"] = None
     return {k: (sorted(v) if isinstance(v, set) else v) for k, v in config.items()}
 
 
-def _encoder_config_json(model: TextClassifier) -> dict:
-    config = model.encoder.config.to_dict()
+def _encoder_config_json(model: TextClassifier) -> dict[str, object]:
+    config: dict[str, object] = model.encoder.config.to_dict()
     config.pop("_name_or_path", None)
     return config
 
@@ -297,7 +309,7 @@ def load_head(adapter_dir: str | Path, device: str = "cpu") -> torch.nn.Linear:
     return head.to(device).eval()
 
 
-def attach_lora(shared, base: torch.nn.Module, name: str, adapter_dir: str | Path):
+def attach_lora(shared: Encoder | None, base: Encoder, name: str, adapter_dir: str | Path) -> Encoder:
     """Add a (verified) LoRA adapter under `name` to a shared PeftModel, creating it from `base` if None."""
     from peft import PeftModel
 
@@ -312,7 +324,8 @@ def attach_lora(shared, base: torch.nn.Module, name: str, adapter_dir: str | Pat
 class LoadedClassifier:
     """A verified classifier ready for inference."""
 
-    def __init__(self, model: TextClassifier, tokenizer, labels: list[str], meta: AdapterMeta, device: str) -> None:
+    def __init__(self, model: TextClassifier, tokenizer: PreTrainedTokenizerBase, labels: list[str], meta: AdapterMeta,
+                 device: str) -> None:
         self.model, self.tokenizer, self.labels, self.meta, self.device = model, tokenizer, labels, meta, device
 
     def predict(self, texts: list[str], batch_size: int = 64, max_length: int | None = None) -> Predictions:

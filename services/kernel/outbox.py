@@ -10,19 +10,23 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.kernel.bus.producer import EventProducer
-from services.kernel.errors import TransientError
 from services.kernel.events import Outgoing, Record, encode
+from services.kernel.retry import RetriesExhausted, RetryPolicy
 from services.kernel.settings import Settings
 from services.kernel.store import Store, outbox, utcnow
 from services.kernel.telemetry import current_trace_headers
 
 log = logging.getLogger(__name__)
 _SOURCE_PLACEHOLDER = "-"
+# Every error retries (the rows must go out), from 0.1 s up to every 10 s; after 8 failures in a row
+# the relay escalates once with a critical log.
+RELAY_RETRY = RetryPolicy(attempts=8, base_s=0.1, cap_s=10.0, retry_on=lambda _err: True)
 
 
 def emit(session: Session, out: Outgoing) -> str:
@@ -42,7 +46,7 @@ def emit(session: Session, out: Outgoing) -> str:
     return record.id
 
 
-def _record(row: sa.Row, settings: Settings, source: str) -> Record:
+def _record(row: sa.Row[Any], settings: Settings, source: str) -> Record:
     headers = [(k, base64.b64decode(v)) for k, v in row.headers]
     headers = [(k, source.encode()) if k == "ce_source" else (k, v) for k, v in headers]
     return Record(settings.topic(row.topic), row.key, row.value, headers)
@@ -70,18 +74,15 @@ class OutboxRelay:
         self.store.run(lambda s: s.execute(outbox.update().where(outbox.c.seq.in_(seqs)).values(sent_at=utcnow())))
         return len(rows)
 
+    def _escalate(self, gave_up: RetriesExhausted) -> None:
+        # The rows stay in the store (nothing is lost); the broker or the store is away.
+        log.critical("outbox relay %s: cannot publish (%s); events stay queued and go out once it recovers",
+                     self.store.service, gave_up)
+
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                sent = self.relay_once()
-            except TransientError as err:
-                log.warning("outbox relay: %s; retrying", err)
-                sent = 0
-                self._stop.wait(1.0)
-            except Exception:
-                log.exception("outbox relay failed; retrying")
-                sent = 0
-                self._stop.wait(1.0)
+            sent = RELAY_RETRY.keep_trying(self.relay_once, escalate=self._escalate, stop=self._stop,
+                                           what=f"outbox relay {self.store.service}") or 0
             if sent < self.batch:
                 # Woken by a commit that emitted, or poll every 100 ms for rows from other processes.
                 self.wake.wait(0.1)

@@ -12,9 +12,11 @@ import json
 import logging
 import os
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import faust
 import mode
@@ -59,7 +61,7 @@ class ServiceRuntime:
         self._started = False
 
     @property
-    def ready_file(self):  # noqa: ANN201 - a Path
+    def ready_file(self) -> Path:
         """The file the process refreshes while it is healthy."""
         return self.settings.path("run", f"{self.name}.ready")
 
@@ -100,10 +102,10 @@ class ServiceRuntime:
 
         app.service(Lifecycle)
 
-        @app.timer(HEARTBEAT_S)
         async def heartbeat() -> None:
             runtime.write_ready()
 
+        app.timer(HEARTBEAT_S)(heartbeat)
         return app
 
     def _add_agent(self, app: faust.App, sub: Subscription) -> None:
@@ -114,9 +116,10 @@ class ServiceRuntime:
         # One thread per agent keeps records of a partition in order while faust's loop stays free.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agent-{sub.consumer}-{sub.event}")
 
-        async def agent(stream: faust.StreamT) -> None:
+        async def agent(stream: faust.StreamT[Any]) -> None:
             loop = asyncio.get_running_loop()
             if sub.batch_size > 1:
+                assert isinstance(stream, faust.Stream), "faust hands agents a Stream (take_events is not on StreamT)"
                 async for events in stream.take_events(sub.batch_size, within=sub.batch_within_s):
                     await loop.run_in_executor(pool, processor.process, [_raw(e) for e in events])
             else:
@@ -168,17 +171,19 @@ class ServiceRuntime:
         worker.execute_from_commandline()
 
 
-def _raw(event: faust.types.EventT) -> RawRecord:
+def _raw(event: faust.types.EventT[bytes]) -> RawRecord:
     msg = event.message
-    headers = event.headers or []
-    items = list(headers.items()) if isinstance(headers, dict) else list(headers)
-    return RawRecord(msg.topic, msg.partition, msg.offset, event.key, event.value, [(k, v) for k, v in items])
+    headers = event.headers
+    items: list[tuple[str, bytes]] = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
+    key = event.key if isinstance(event.key, bytes) else None
+    value = event.value if isinstance(event.value, bytes) else None
+    return RawRecord(msg.topic, msg.partition, msg.offset, key, value, items)
 
 
 def is_ready(settings: Settings, service: str, max_age_s: float = 4 * HEARTBEAT_S) -> bool:
     """Whether a service's ready file exists and was refreshed recently."""
     path = settings.state_dir / "run" / f"{service}.ready"
     try:
-        return time.time() - json.loads(path.read_text())["at"] < max_age_s
+        return time.time() - float(json.loads(path.read_text())["at"]) < max_age_s
     except (OSError, ValueError, KeyError):
         return False

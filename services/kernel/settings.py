@@ -34,8 +34,10 @@ class Settings(BaseSettings):
     # Artifacts: a local folder or any fsspec URL (s3://bucket/prefix); empty means state_dir/artifacts.
     artifact_root: str = ""
     # Consumers: retries for transient errors before a message is dead-lettered.
-    consumer_max_attempts: int = 5
-    consumer_backoff_s: float = 0.2
+    # 5 attempts from 0.2 s doubling (capped at 5 s), jittered: about 1.5-3 s of retries in all.
+    consumer_max_attempts: int = Field(5, ge=1)
+    consumer_backoff_s: float = Field(0.2, ge=0.0)
+    consumer_backoff_cap_s: float = Field(5.0, ge=0.0)
     # A consumer that stops heartbeating (crashed, killed) loses its partitions after this long; a
     # restarted replica waits out the same time before its group rebalances.
     consumer_session_timeout_s: float = Field(10.0, ge=6.0, le=300.0)

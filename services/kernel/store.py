@@ -1,30 +1,31 @@
 """Each service's store: SQLAlchemy over SQLite (WAL) by default, PostgreSQL by URL.
 
-The kernel's own tables (inbox, outbox, jobs) are created by the first migration; a service's
-migrations run after it, each once, recorded in `tuneline_migrations`.
+The kernel's own tables (inbox, outbox, jobs here; goals in services.kernel.goals) and each
+service's are made by alembic revisions, which `Store.open` runs (services.kernel.migrations).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.kernel.errors import TransientError
+from services.kernel.migrations import upgrade
+from services.kernel.retry import RetriesExhausted, RetryPolicy
 from services.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# A locked SQLite file or a PostgreSQL serialization race clears in milliseconds; 8 attempts from
+# 50 ms, capped at 2 s, wait about 5 s in all before the caller sees the error.
+STORE_RETRY = RetryPolicy(attempts=8, base_s=0.05, cap_s=2.0)
 
 metadata = sa.MetaData()
 
@@ -72,25 +73,6 @@ jobs = sa.Table(
     sa.UniqueConstraint("kind", "key", name="uq_tuneline_jobs_kind_key"),
 )
 
-migrations_table = sa.Table(
-    "tuneline_migrations",
-    sa.MetaData(),
-    sa.Column("name", sa.String(200), primary_key=True),
-    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-
-@dataclass(frozen=True)
-class Migration:
-    """One schema change, applied once per store, in order."""
-
-    name: str
-    upgrade: Callable[[sa.Connection], None]
-
-
-KERNEL_MIGRATIONS = [Migration("kernel-0001-inbox-outbox-jobs", lambda conn: metadata.create_all(conn))]
-
-
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
@@ -129,16 +111,6 @@ def make_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True, pool_size=8)
 
 
-def is_transient(err: BaseException) -> bool:
-    """Whether a database error is worth retrying (locked, busy, serialization, lost connection)."""
-    if isinstance(err, TransientError | OperationalError):
-        return True
-    if isinstance(err, DBAPIError) and err.connection_invalidated:
-        return True
-    text = str(err).lower()
-    return any(s in text for s in ("database is locked", "could not serialize", "deadlock detected"))
-
-
 class Store:
     """A service's database: migrations, and sessions that are one transaction each."""
 
@@ -149,24 +121,16 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, settings: Settings, service: str, migrations: list[Migration] | None = None) -> Store:
-        """Open a service's store and bring its schema up to date."""
+    def open(cls, settings: Settings, service: str, migrations: Path | None = None) -> Store:
+        """Open a service's store and bring its schema up to date (`migrations`: its revisions' folder)."""
         store = cls(settings.store_url_for(service), service)
-        store.migrate(migrations or [])
+        store.migrate(migrations)
         return store
 
-    def migrate(self, migrations: list[Migration]) -> list[str]:
-        """Apply the kernel's migrations, then these, each once; returns the names applied now."""
-        applied: list[str] = []
+    def migrate(self, migrations: Path | None = None) -> list[str]:
+        """Run the kernel's alembic revisions and those in `migrations`, in one transaction; returns those applied now."""
         with self.engine.begin() as conn:
-            migrations_table.create(conn, checkfirst=True)
-            done = set(conn.execute(sa.select(migrations_table.c.name)).scalars())
-            for m in KERNEL_MIGRATIONS + migrations:
-                if m.name in done:
-                    continue
-                m.upgrade(conn)
-                conn.execute(migrations_table.insert().values(name=m.name, applied_at=utcnow()))
-                applied.append(m.name)
+            applied = upgrade(conn, migrations)
         if applied:
             log.info("store %s: applied migrations %s", self.service, ", ".join(applied))
         return applied
@@ -177,17 +141,17 @@ class Store:
         with self._sessions() as session, session.begin():
             yield session
 
-    def run(self, work: Callable[[Session], T], attempts: int = 8, backoff_s: float = 0.05) -> T:
-        """Run `work` in a transaction, retrying transient database errors with backoff."""
-        for attempt in range(1, attempts + 1):
-            try:
-                with self.session() as session:
-                    return work(session)
-            except Exception as err:
-                if attempt == attempts or not is_transient(err):
-                    raise
-                time.sleep(backoff_s * 2 ** (attempt - 1))
-        raise AssertionError("unreachable")
+    def run(self, work: Callable[[Session], T]) -> T:
+        """Run `work` in a transaction, retrying transient database errors (STORE_RETRY)."""
+
+        def once() -> T:
+            with self.session() as session:
+                return work(session)
+
+        try:
+            return STORE_RETRY.call(once, what=f"store {self.service}")
+        except RetriesExhausted as gave_up:
+            raise gave_up.error from None
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypedDict, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -56,17 +57,40 @@ class JsonLinesExporter(SpanExporter):
         return None
 
 
-def span_record(span: ReadableSpan) -> dict[str, object]:
+class SpanLink(TypedDict):
+    """A link from a span to another trace's span (W3C hex ids)."""
+
+    trace_id: str
+    span_id: str
+
+
+class SpanRecord(TypedDict):
+    """A finished span as written to the local span files (one JSON object a line)."""
+
+    trace_id: str
+    span_id: str
+    parent_id: str
+    name: str
+    service: str
+    start_ns: int
+    end_ns: int
+    status: str
+    attributes: dict[str, str | int | float | bool]
+    links: list[SpanLink]
+
+
+def span_record(span: ReadableSpan) -> SpanRecord:
     """A span as a plain JSON-able record (ids in W3C hex)."""
     ctx = span.get_span_context()
+    assert ctx is not None, "a finished SDK span always has a context"
     return {
         "trace_id": f"{ctx.trace_id:032x}",
         "span_id": f"{ctx.span_id:016x}",
         "parent_id": f"{span.parent.span_id:016x}" if span.parent else "",
         "name": span.name,
-        "service": span.resource.attributes.get("service.name", ""),
-        "start_ns": span.start_time,
-        "end_ns": span.end_time,
+        "service": str(span.resource.attributes.get("service.name", "")),
+        "start_ns": span.start_time or 0,
+        "end_ns": span.end_time or 0,
         "status": span.status.status_code.name,
         "attributes": {k: v if isinstance(v, str | int | float | bool) else str(v) for k, v in (span.attributes or {}).items()},
         "links": [{"trace_id": f"{ln.context.trace_id:032x}", "span_id": f"{ln.context.span_id:016x}"} for ln in span.links],
@@ -156,10 +180,11 @@ def continued_span(name: str, traceparent: str = "", tracestate: str = "", **att
         otel_context.detach(token)
 
 
-def read_spans(state_dir: Path) -> list[dict[str, object]]:
+def read_spans(state_dir: Path) -> list[SpanRecord]:
     """Every span recorded under a state folder's telemetry/ (for `tuneline trace`)."""
-    spans: list[dict[str, object]] = []
+    spans: list[SpanRecord] = []
     for path in sorted((state_dir / "telemetry").glob("spans-*.jsonl")):
         with open(path, encoding="utf-8") as f:
-            spans.extend(json.loads(line) for line in f if line.strip())
+            # Our own span files, written by span_record above.
+            spans.extend(cast(SpanRecord, json.loads(line)) for line in f if line.strip())
     return spans

@@ -25,13 +25,20 @@ _PAGE = 2000
 
 
 def cloud_event_headers(inc: Incoming) -> list[tuple[str, str]]:
-    """The CloudEvents headers of a decoded event, as its producer wrote them (events.encode)."""
+    """The CloudEvents headers events.encode writes for a decoded event (for events built in-process)."""
     when = inc.time.isoformat(timespec="microseconds").replace("+00:00", "Z")
     headers = [("ce_specversion", SPEC_VERSION), ("ce_id", inc.id), ("ce_source", inc.source),
                ("ce_type", ce_type(inc.type)), ("ce_time", when), ("ce_subject", inc.subject),
                ("content-type", CONTENT_TYPE)]
     trace = [("traceparent", inc.traceparent), ("tracestate", inc.tracestate)]
     return headers + [(k, v) for k, v in trace if v]
+
+
+def _received_ce_type(inc: Incoming) -> str:
+    for key, value in inc.raw_headers:
+        if key == "ce_type":
+            return value.decode()
+    return ce_type(inc.type)
 
 
 def _head(session: Session) -> ledger.LedgerHead:
@@ -44,10 +51,17 @@ def _head(session: Session) -> ledger.LedgerHead:
 
 
 def append_event(inc: Incoming, session: Session) -> ledger.LedgerRecord:
-    """Append one event to the chain in the caller's transaction (the inbox makes it once)."""
-    payload = inc.message.SerializeToString()
+    """Append one event to the chain in the caller's transaction (the inbox makes it once).
+
+    A consumed event is recorded over the exact bytes and headers that were on the topic; only an
+    event built in-process (no raw bytes) is encoded the way a Tuneline producer would.
+    """
+    consumed = bool(inc.raw_headers)
+    payload = inc.raw_value if consumed else inc.message.SerializeToString()
+    headers: list[tuple[str, bytes]] | list[tuple[str, str]] = (
+        list(inc.raw_headers) if consumed else cloud_event_headers(inc))
     rec = ledger.append(_head(session), topic=inc.topic, partition=inc.partition, offset=inc.offset,
-                        ce_id=inc.id, ce_type=ce_type(inc.type), headers=cloud_event_headers(inc), payload=payload)
+                        ce_id=inc.id, ce_type=_received_ce_type(inc), headers=headers, payload=payload)
     buffered(session, LedgerRow).append(dict(rec.__dict__, payload=payload))
     keys = [{"key": key, "seq": rec.seq, "kind": kind} for kind, key in keys_of(inc.type, inc.id, inc.message)]
     buffered(session, LineageKey).extend(keys)

@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 from tuneline.events.v1 import events_pb2 as ev
 
 from services.kernel.events import Incoming, Outgoing
+from services.kernel.goals import apply_goal
 from services.monitor import audit
 from services.monitor.domain.alerts import Alert
-from services.monitor.store import DeploymentRow, GoalRow, ReferenceRow
+from services.monitor.store import DeploymentRow, ReferenceRow
 from services.monitor.windows import WindowDeps, add_to_window
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,8 @@ def record_in_ledger(inc: Incoming, session: Session) -> list[Outgoing]:
 
 
 def on_goal_applied(inc: Incoming[ev.GoalApplied], session: Session) -> list[Outgoing]:
-    """Remember the goal's latest version: its rollback section sizes windows and drives decisions."""
-    m = inc.message
-    session.merge(GoalRow(name=m.goal_name, version=m.goal_version, goal_json=m.goal_json))
+    """Keep the goal: its rollback section sizes windows and drives decisions."""
+    apply_goal(inc, session)
     return []
 
 

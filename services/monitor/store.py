@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-from services.kernel.store import Migration
 
 
 class Base(DeclarativeBase):
@@ -36,15 +36,6 @@ class LineageKey(Base):
     key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
     seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     kind: Mapped[str] = mapped_column(sa.String(40))
-
-
-class GoalRow(Base):
-    """The latest applied version of each goal (its rollback section drives windows and decisions)."""
-
-    __tablename__ = "monitor_goals"
-    name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
-    version: Mapped[str] = mapped_column(sa.String(71))
-    goal_json: Mapped[str] = mapped_column(sa.Text)
 
 
 class ReferenceRow(Base):
@@ -122,4 +113,5 @@ class WindowVerdictRow(Base):
     drift_ms: Mapped[float] = mapped_column(sa.Float, default=0.0)
 
 
-MIGRATIONS = [Migration("monitor-0001-initial", lambda conn: Base.metadata.create_all(conn))]
+# The alembic revisions of these tables (docs/migrations.md).
+MIGRATIONS = Path(__file__).with_name("migrations")

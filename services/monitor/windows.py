@@ -12,10 +12,8 @@ import io
 import json
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Protocol
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -23,14 +21,14 @@ from tuneline.events.v1 import events_pb2 as ev
 
 from services.kernel.events import Incoming, Outgoing
 from services.kernel.features import CATEGORICAL_FEATURES, EMBEDDING_FEATURES, FEATURE_NAMES, NUMERIC_FEATURES
-from services.kernel.goal import RollbackSpec, goal_from_json
+from services.kernel.goal import RollbackSpec
+from services.kernel.goals import latest_goal
 from services.kernel.ids import uuid7
 from services.kernel.jobs import enqueue_job
 from services.monitor.batching import buffered, flush_buffers
 from services.monitor.domain import alerts, incidents
 from services.monitor.domain.drift import WindowVerdict, judge_window
-from services.monitor.store import (DeploymentRow, DriftStateRow, GoalRow, ReferenceRow, RollbackRow, WindowRow,
-                                    WindowVerdictRow)
+from services.monitor.store import DeploymentRow, DriftStateRow, ReferenceRow, RollbackRow, WindowRow, WindowVerdictRow
 
 REPORT_JOB = "drift-report"
 PARQUET = "application/vnd.apache.parquet"
@@ -63,15 +61,9 @@ def _features(m: ev.InferenceLogged) -> str:
     return json.dumps(values)
 
 
-@lru_cache(maxsize=64)
-def _parsed_rollback(goal_json: str) -> tuple[RollbackSpec, bool]:
-    parsed = goal_from_json(goal_json)
-    return parsed.rollback, parsed.policy.auto_rollback
-
-
-def _rollback_spec(session: Session, goal: str) -> tuple[RollbackSpec, bool]:
-    row = session.get(GoalRow, goal)
-    return _parsed_rollback(row.goal_json) if row else (RollbackSpec(), True)
+def _rollback_spec(session: Session, name: str) -> tuple[RollbackSpec, bool]:
+    goal = latest_goal(session, name)
+    return (goal.rollback, goal.policy.auto_rollback) if goal else (RollbackSpec(), True)
 
 
 def _cached(session: Session, key: tuple[str, str]) -> tuple[DriftStateRow, RollbackSpec, bool]:

@@ -27,9 +27,9 @@ from services.kernel.goal import Goal, load_goal
 from services.kernel.ids import short
 from services.kernel.outbox import publish_now
 from services.kernel.settings import REPO_ROOT, Settings
-from services.kernel.store import Store, jobs
-from services.kernel.telemetry import continued_span, current_traceparent, setup_telemetry, trace_id_of
-from services.stack import demo_data, processes
+from services.kernel.store import jobs
+from services.kernel.telemetry import continued_span, current_traceparent, trace_id_of
+from services.stack import demo_data
 from services.stack.loadgen import LoadGenerator, Traffic
 from services.stack.watch import EventWatch
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.kernel import broker
+from services.kernel import broker, liveness
 from services.kernel.bus.topics import ensure_topics
 from services.kernel.errors import TransientError
 from services.kernel.runtime import is_ready
@@ -42,33 +42,6 @@ def _log_file(settings: Settings, name: str) -> Path:
     return settings.path("logs", f"{name}.log")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
-
-
-def _group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes in a process group."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            members.append(int(entry.name))
-    return members
-
-
 def _recorded_pid(settings: Settings, name: str) -> int | None:
     try:
         return int(_pid_file(settings, name).read_text())
@@ -79,12 +52,12 @@ def _recorded_pid(settings: Settings, name: str) -> int | None:
 def service_pid(settings: Settings, name: str) -> int | None:
     """The pid of a service we started, if it is alive."""
     pid = _recorded_pid(settings, name)
-    return pid if pid is not None and _alive(pid) else None
+    return pid if pid is not None and liveness.alive(pid) else None
 
 
 def _sweep(pgid: int | None) -> None:
     """SIGKILL what is left of a dead service's process group (its children outlive a kill -9)."""
-    if pgid is not None and _group_members(pgid):
+    if pgid is not None and liveness.group_members(pgid):
         os.killpg(pgid, signal.SIGKILL)
 
 
@@ -154,10 +127,10 @@ def down(settings: Settings, stop_broker: bool = True, timeout_s: float = 60.0) 
     deadline = time.monotonic() + timeout_s
     # Wait for every process of each service's group (Ray workers, resource trackers), not just
     # the service itself: `down` promises that nothing is left behind.
-    while time.monotonic() < deadline and any(_group_members(g) for g in groups):
+    while time.monotonic() < deadline and any(liveness.group_members(g) for g in groups):
         time.sleep(0.2)
     for pgid in groups:
-        if _group_members(pgid):
+        if liveness.group_members(pgid):
             os.killpg(pgid, signal.SIGKILL)
     for name in SERVICES:
         _pid_file(settings, name).unlink(missing_ok=True)

@@ -13,24 +13,29 @@ from tuneline.events.v1 import events_pb2 as ev
 
 from services.kernel.errors import InvalidInput, NotFound
 from services.kernel.events import Incoming, Outgoing
-from services.kernel.goal import Goal, goal_from_json
+from services.kernel.goal import Goal
+from services.kernel.goals import all_goals, apply_goal, latest_goal
 from services.kernel.ids import uuid7
 from services.kernel.jobs import enqueue_job
 from services.kernel.store import utcnow
 from services.trainer import store
-from services.trainer.domain.runs import (QUEUED, RegisteredDataset, Snapshot, TrainRequest, dataset_from_json,
-                                          matches, retrain_wanted, run_key)
+from services.trainer.domain.runs import (
+    QUEUED,
+    RegisteredDataset,
+    Snapshot,
+    TrainRequest,
+    dataset_from_json,
+    matches,
+    retrain_wanted,
+    run_key,
+)
 
 TRAIN_JOB = "train"
 
 
 def on_goal_applied(incoming: Incoming[ev.GoalApplied], session: Session) -> Iterable[Outgoing]:
     """Remember the goal; start a run if its dataset is already registered."""
-    msg = incoming.message
-    goal = goal_from_json(msg.goal_json)
-    if msg.goal_version and msg.goal_version != goal.version:
-        raise InvalidInput(f"goal.applied says version {msg.goal_version} but its JSON hashes to {goal.version}")
-    store.remember_goal(session, goal.name, goal.version, goal.canonical_json(), utcnow())
+    goal = apply_goal(incoming, session)
     found = store.dataset_json(session, goal.data.dataset)
     if found:
         start_run(session, goal, dataset_from_json(found), "goal.applied", incoming.id, incoming.traceparent)
@@ -41,8 +46,7 @@ def on_dataset_registered(incoming: Incoming[ev.DatasetRegistered], session: Ses
     """Remember the dataset; start a run for every goal that trains on it."""
     dataset = registered_dataset(incoming.message)
     store.remember_dataset(session, dataset.name, dataset.version, dataset.to_json(), utcnow())
-    for text in store.goals_for_dataset(session):
-        goal = goal_from_json(text)
+    for goal in all_goals(session):
         if matches(goal, dataset):
             start_run(session, goal, dataset, "dataset.registered", incoming.id, incoming.traceparent)
     return []
@@ -60,10 +64,9 @@ def on_run_requested(incoming: Incoming[ev.RunRequested], session: Session) -> I
 def on_rollback_requested(incoming: Incoming[ev.RollbackRequested], session: Session) -> Iterable[Outgoing]:
     """Retrain after a rollback when the event asks and the goal's policy.retrain_on_rollback allows."""
     msg = incoming.message
-    text = store.goal_json(session, msg.goal_name)
-    if text is None or not retrain_wanted(goal_from_json(text), msg.retrain):
+    goal = latest_goal(session, msg.goal_name)
+    if goal is None or not retrain_wanted(goal, msg.retrain):
         return []
-    goal = goal_from_json(text)
     dataset = _known_dataset(session, goal.data.dataset, "")
     start_run(session, goal, dataset, "rollback.requested", incoming.id, incoming.traceparent,
               f"retrain after rollback: {msg.reason}", msg.incident_id)
@@ -100,10 +103,10 @@ def _snapshot(ref: ev.ArtifactRef) -> Snapshot:
 
 
 def _known_goal(session: Session, name: str) -> Goal:
-    text = store.goal_json(session, name)
-    if text is None:
+    goal = latest_goal(session, name)
+    if goal is None:
         raise NotFound(f"no goal named {name!r} was applied", hint="tuneline goal apply FILE first")
-    return goal_from_json(text)
+    return goal
 
 
 def _known_dataset(session: Session, name: str, version: str) -> RegisteredDataset:

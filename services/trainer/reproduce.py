@@ -7,6 +7,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tuneline.events.v1 import events_pb2 as ev
+
 from services.kernel.blobs import BlobStore
 from services.kernel.errors import NotFound, PermanentError
 from services.kernel.ids import uuid7
@@ -17,7 +19,6 @@ from services.trainer import training
 from services.trainer.domain.envelope import envelope_from_json
 from services.trainer.domain.runs import SUCCEEDED
 from services.trainer.settings import TrainerSettings
-from tuneline.events.v1 import events_pb2 as ev
 
 
 @dataclass(frozen=True)

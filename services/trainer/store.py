@@ -1,27 +1,16 @@
-"""The trainer's tables: goals and datasets it has seen, and its runs."""
+"""The trainer's tables: datasets it has seen, and its runs (goals: services.kernel.goals)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.kernel.store import Migration
-
 
 class Base(DeclarativeBase):
     """The trainer's own metadata."""
-
-
-class GoalRow(Base):
-    """The latest applied version of each goal."""
-
-    __tablename__ = "trainer_goals"
-    name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
-    version: Mapped[str] = mapped_column(sa.String(80))
-    goal_json: Mapped[str] = mapped_column(sa.Text)
-    applied_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 
 class DatasetRow(Base):
@@ -59,35 +48,16 @@ class RunRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True)
 
 
-MIGRATIONS = [Migration("trainer-0001-goals-datasets-runs", lambda conn: Base.metadata.create_all(conn))]
+# The alembic revisions of these tables (docs/migrations.md).
+MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 # ---------------------------------------------------------------- queries the handlers and the CLI share
-
-def remember_goal(session: sa.orm.Session, name: str, version: str, goal_json: str, when: datetime) -> None:
-    """Keep the latest applied version of a goal."""
-    row = session.get(GoalRow, name)
-    if row is None:
-        session.add(GoalRow(name=name, version=version, goal_json=goal_json, applied_at=when))
-    else:
-        row.version, row.goal_json, row.applied_at = version, goal_json, when
-
 
 def remember_dataset(session: sa.orm.Session, name: str, version: str, dataset_json: str, when: datetime) -> None:
     """Record a registered dataset version (once)."""
     if session.get(DatasetRow, (name, version)) is None:
         session.add(DatasetRow(name=name, version=version, dataset_json=dataset_json, registered_at=when))
-
-
-def goal_json(session: sa.orm.Session, name: str) -> str | None:
-    """The latest applied goal's JSON, or None."""
-    row = session.get(GoalRow, name)
-    return row.goal_json if row else None
-
-
-def goals_for_dataset(session: sa.orm.Session) -> list[str]:
-    """Every remembered goal's JSON (few goals: the caller filters by dataset)."""
-    return list(session.scalars(sa.select(GoalRow.goal_json).order_by(GoalRow.name)))
 
 
 def dataset_json(session: sa.orm.Session, name: str, version: str = "") -> str | None:

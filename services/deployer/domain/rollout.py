@@ -3,11 +3,26 @@
 States: idle -> (canary step i | mirroring) -> promoted | rolled_back. The champion answers the
 traffic the candidate does not; after a promotion the previous champion stays loaded for a while so
 that a rollback is one routing swap. Stale or out-of-order inputs raise IllegalTransition.
+
+The two strategies:
+- **canary**: the candidate answers `steps[i]` % of live traffic in step i. The last step (100, the
+  goal schema requires it) is never run as a step: passing the step before it promotes the candidate,
+  and the promotion is the move to 100 %. At 100 % the champion would answer nothing, so there is
+  nothing left to compare or fall back to within the step; instead the previous champion stays loaded
+  for `recent_promotion_seconds` after the promotion, so that a rollback (drift, an operator) is one
+  routing swap. The error and latency thresholds are judged on the steps before 100, not after the
+  promotion. (A plan of `steps: [100]` alone has nothing before 100: its one step does run, with the
+  candidate on all traffic.)
+- **blue-green** is run as *mirroring* (shadow traffic): the champion goes on answering every request,
+  the candidate gets a copy of each one and its answer is compared with the champion's, never returned.
+  After one step of `min_requests_per_step` compared answers within the thresholds, all traffic
+  switches to the candidate at once (the promotion). There is no second, idle environment and
+  `steps` is not used. The YAML value stays "blue-green": goals use it.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -20,7 +35,15 @@ RETIRED_KEPT = 50
 
 
 class _Value(BaseModel):
+    """A frozen value: unknown fields are refused, and changes go through `replace`."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def replace(self, **changes: object) -> Self:
+        """A copy with `changes`, validated as the constructor validates (an unknown key or a wrong type raises)."""
+        # Not `model_copy(update=...)`: it validates nothing. The unchanged fields go in as they are
+        # (nested values are already-validated instances, which pydantic keeps without re-checking them).
+        return self.model_validate({**self.__dict__, **changes})
 
 
 class Adapter(_Value):
@@ -42,8 +65,8 @@ class Adapter(_Value):
 class Plan(_Value):
     """The goal's rollout and rollback numbers, frozen when a rollout starts."""
 
-    strategy: Literal["canary", "blue-green"] = "canary"
-    steps: tuple[int, ...] = (10, 50, 100)
+    strategy: Literal["canary", "blue-green"] = "canary"   # blue-green: mirrored, then switched (module docstring)
+    steps: tuple[int, ...] = (10, 50, 100)                    # canary only; the last (100) is the promotion
     min_requests_per_step: int = 200
     min_step_seconds: float = 0.0
     max_step_seconds: float = 600.0
@@ -180,7 +203,7 @@ class Transition(_Value):
 
 
 def offer(r: Rollout, adapter: Adapter, plan: Plan, policy: Policy, now: float) -> Transition:
-    """An approved adapter arrives: first champion, or the start of a canary/mirror rollout."""
+    """An approved adapter arrives: first champion, or the start of a canary or (blue-green) mirror rollout."""
     if adapter.digest in r.loaded():
         raise IllegalTransition(f"adapter {adapter.digest} is already deployed for goal {r.goal!r}",
                                 hint="a duplicate or replayed eval.passed; nothing to do")
@@ -191,15 +214,15 @@ def offer(r: Rollout, adapter: Adapter, plan: Plan, policy: Policy, now: float) 
     r, decisions = before.rollout, list(before.decisions)
     if r.previous is not None:
         decisions.append(Unload(digest=r.previous.digest))
-        r = r.model_copy(update={"previous": None})
-    base = {"plan": plan, "policy": policy, "steps": (), "step_index": 0, "step_started_at": now}
+        r = r.replace(previous=None)
+    base: dict[str, object] = {"plan": plan, "policy": policy, "steps": (), "step_index": 0, "step_started_at": now}
     if r.champion is None:
         started = Started(adapter=adapter, strategy=plan.strategy, champion_digest="", percent=100)
         promoted = Promoted(adapter=adapter, previous_digest="", steps=(), reason="first model for the goal")
-        new = r.model_copy(update={**base, "state": "promoted", "champion": adapter, "promoted_at": now})
+        new = r.replace(**base, state="promoted", champion=adapter, promoted_at=now)
         return Transition(rollout=new, decisions=(*decisions, started, promoted))
     state: State = "canary" if plan.strategy == "canary" else "mirroring"
-    new = r.model_copy(update={**base, "state": state, "candidate": adapter, "promoted_at": None})
+    new = r.replace(**base, state=state, candidate=adapter, promoted_at=None)
     started = Started(adapter=adapter, strategy=plan.strategy, champion_digest=r.champion.digest,
                       percent=new.candidate_percent)
     return Transition(rollout=new, decisions=(*decisions, started))
@@ -229,8 +252,8 @@ def rollback(r: Rollout, digest: str, trigger: str, reason: str, now: float,
         return _withdraw(r, trigger, reason, numbers, incident_id)
     if _freshly_promoted(r, now) and r.champion is not None and digest in ("", r.champion.digest):
         old, restored = r.champion, r.previous
-        new = r.model_copy(update={"state": "rolled_back", "champion": restored, "previous": None,
-                                   "promoted_at": None, "retired": _retire(r, old.digest)})
+        new = r.replace(state="rolled_back", champion=restored, previous=None, promoted_at=None,
+                        retired=_retire(r, old.digest))
         back = RolledBack(adapter=old, restored_digest=restored.digest if restored else "",
                           trigger=trigger, reason=reason, numbers=numbers, incident_id=incident_id)
         return Transition(rollout=new, decisions=(back, Unload(digest=old.digest)))
@@ -244,7 +267,7 @@ def release_previous(r: Rollout, now: float) -> Transition | None:
     """Unload the previous champion once the post-promotion rollback window has passed."""
     if r.previous is None or _freshly_promoted(r, now):
         return None
-    return Transition(rollout=r.model_copy(update={"previous": None}), decisions=(Unload(digest=r.previous.digest),))
+    return Transition(rollout=r.replace(previous=None), decisions=(Unload(digest=r.previous.digest),))
 
 
 def _freshly_promoted(r: Rollout, now: float) -> bool:
@@ -276,15 +299,17 @@ def _step_done(r: Rollout, s: StepStats, now: float) -> bool:
 def _advance(r: Rollout, done: StepRecord, now: float) -> Transition:
     steps, last = (*r.steps, done), len(r.plan.steps) - 1
     nxt = r.step_index + 1
+    assert r.candidate is not None
+    # `nxt < last`, not `<=`: the last step (100 %) is the promotion itself, never a step that runs
+    # (see the module docstring); a mirror has one step only, then switches.
     if r.state == "canary" and nxt < last:
-        new = r.model_copy(update={"step_index": nxt, "step_started_at": now, "steps": steps})
+        new = r.replace(step_index=nxt, step_started_at=now, steps=steps)
         adv = Advanced(adapter=r.candidate, step=done, percent=new.candidate_percent)
         return Transition(rollout=new, decisions=(adv,))
-    assert r.candidate is not None
     how = "mirrored" if r.state == "mirroring" else "canary"
     reason = f"{how} rollout passed {len(steps)} step(s) within the thresholds"
-    new = r.model_copy(update={"state": "promoted", "champion": r.candidate, "candidate": None,
-                               "previous": r.champion, "promoted_at": now, "steps": steps})
+    new = r.replace(state="promoted", champion=r.candidate, candidate=None, previous=r.champion, promoted_at=now,
+                    steps=steps)
     prev = r.champion.digest if r.champion else ""
     return Transition(rollout=new, decisions=(Promoted(adapter=r.candidate, previous_digest=prev, steps=steps,
                                                        reason=reason),))
@@ -294,7 +319,7 @@ def _withdraw(r: Rollout, trigger: str, reason: str, numbers: tuple[tuple[str, f
               incident_id: str = "") -> Transition:
     assert r.candidate is not None
     old = r.candidate
-    new = r.model_copy(update={"state": "rolled_back", "candidate": None, "retired": _retire(r, old.digest)})
+    new = r.replace(state="rolled_back", candidate=None, retired=_retire(r, old.digest))
     restored = r.champion.digest if r.champion else ""
     back = RolledBack(adapter=old, restored_digest=restored, trigger=trigger, reason=reason, numbers=numbers,
                       incident_id=incident_id)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import grpc
+from tuneline.serving.v1 import inference_pb2 as pb
+from tuneline.serving.v1 import inference_pb2_grpc as pb_grpc
 
 from services.deployer.controller import Controller
 from services.deployer.domain.rollout import Adapter, Rollout
 from services.deployer.handlers import manual_rollback
 from services.kernel.errors import IllegalTransition, NotFound, TunelineError
-from tuneline.serving.v1 import inference_pb2 as pb
-from tuneline.serving.v1 import inference_pb2_grpc as pb_grpc
 
 
 def _slot(a: Adapter, role: str, percent: int) -> pb.AdapterSlot:

@@ -7,16 +7,14 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import grpc
-from pathlib import Path
-
 import typer
 from rich.console import Console
 from rich.table import Table
+from tuneline.serving.v1 import inference_pb2 as pb
+from tuneline.serving.v1 import inference_pb2_grpc as pb_grpc
 
 from services.kernel.errors import ConfigError, IllegalTransition, NotFound, TransientError, TunelineError
 from services.kernel.ids import short
-from tuneline.serving.v1 import inference_pb2 as pb
-from tuneline.serving.v1 import inference_pb2_grpc as pb_grpc
 
 console = Console()
 T = TypeVar("T")
@@ -98,28 +96,10 @@ def predict(goal: str, text: str, top_k: int = typer.Option(3, help="how many la
                   + (f", escalated: {r.escalate_reason}" if r.escalate else ""))
 
 
-def register(app: typer.Typer, bench: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     """Add `deployer run`, `deployments` and `predict`."""
     deployer = typer.Typer(help="The deployer: gRPC inference and canary rollouts.", no_args_is_help=True)
     deployer.command("run")(run)
     app.add_typer(deployer, name="deployer")
     app.command("deployments")(deployments)
     app.command("predict")(predict)
-    bench.command("serve")(bench_serve)
-    bench.command("serve-ray")(bench_serve_ray)
-
-
-def bench_serve(profile: str = typer.Option("smoke", help="smoke (CI) or full (BENCHMARKS.md's repetitions)."),
-                out: Path | None = typer.Option(None, help="Result JSON path.")) -> None:
-    """S1, S3, S4, S4b, S6 from BENCHMARKS.md: the inference server against its baselines."""
-    from benchmarks.serve import run as run_serve
-
-    run_serve(profile, out)
-
-
-def bench_serve_ray(profile: str = typer.Option("smoke", help="smoke or full (BENCHMARKS.md's repetitions)."),
-                    out: Path | None = typer.Option(None, help="Result JSON path.")) -> None:
-    """S5 from BENCHMARKS.md: the inference server against Ray Serve, same model, adapter and load."""
-    from benchmarks.serve_ray import run as run_ray
-
-    run_ray(profile, out)

@@ -18,11 +18,9 @@ from dataclasses import dataclass
 
 import grpc
 from google.protobuf.message import DecodeError as ProtoDecodeError
+from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-
-from google.protobuf.message_factory import GetMessageClass
-
 from tuneline.serving.v1 import inference_pb2 as pb
 
 from services.deployer.domain.routing import RoutingTable
@@ -163,7 +161,7 @@ class InferenceServicer:
                 response = run(request, question)
                 self._leave("answered")
                 return response
-            except Exception as err:  # noqa: BLE001 - every failure becomes a status code
+            except Exception as err:
                 self._leave("failed")
                 code = _status_of(err)
                 if code is grpc.StatusCode.INTERNAL:

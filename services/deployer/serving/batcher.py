@@ -131,7 +131,7 @@ class MicroBatcher:
     def _run(self, digest: str, batch: list[_Pending]) -> None:
         try:
             results = split(self._model.predict(digest, [p.text for p in batch]))
-        except Exception as err:  # noqa: BLE001 - every waiting client must hear about the failure
+        except Exception as err:
             log.exception("batch of %d for %s failed", len(batch), digest)
             for p in batch:
                 p.future.set_exception(err)

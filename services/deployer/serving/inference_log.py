@@ -18,7 +18,6 @@ from typing import Protocol
 
 import numpy as np
 from confluent_kafka import KafkaError, Producer
-
 from tuneline.events.v1 import events_pb2 as ev
 
 from services.deployer.serving.config import ServingConfig

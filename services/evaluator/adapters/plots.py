@@ -8,13 +8,13 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
-from services.evaluator.domain.calibration import Calibration  # noqa: E402
-from services.evaluator.domain.champion import ChampionComparison  # noqa: E402
-from services.evaluator.domain.metrics import ClassificationMetrics, SliceReport  # noqa: E402
-from services.evaluator.domain.robustness import RobustnessResult  # noqa: E402
+from services.evaluator.domain.calibration import Calibration
+from services.evaluator.domain.champion import ChampionComparison
+from services.evaluator.domain.metrics import ClassificationMetrics, SliceReport
+from services.evaluator.domain.robustness import RobustnessResult
 
 # Tick labels above this many classes would be unreadable; the per-label table has the names.
 MAX_TICK_LABELS = 30

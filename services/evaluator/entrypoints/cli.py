@@ -1,4 +1,4 @@
-"""Evaluator commands: `tuneline evaluator run`, `tuneline evals [ID]`, `tuneline bench eval`."""
+"""Evaluator commands: `tuneline evaluator run`, `tuneline evals [ID]`."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def run() -> None:
     build_runtime().run()
 
 
-def _rows(eval_id: str | None, limit: int) -> list:  # noqa: ANN401 - EvalRow list
+def _rows(eval_id: str | None, limit: int) -> list:
     import sqlalchemy as sa
 
     from services.evaluator.bootstrap import open_store
@@ -89,12 +89,9 @@ def evals(
     console.print(table if rows else "no evaluations yet")
 
 
-def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """Add `evaluator run`, `evals` and `bench eval`."""
+def register(app: typer.Typer) -> None:
+    """Add `evaluator run` and `evals`."""
     group = typer.Typer(help="The evaluator: the fail-closed acceptance gate and its reports.", no_args_is_help=True)
     group.command("run")(run)
     app.add_typer(group, name="evaluator")
     app.command("evals")(evals)
-    from benchmarks.eval import bench_eval
-
-    bench.command("eval")(bench_eval)

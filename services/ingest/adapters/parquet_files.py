@@ -35,7 +35,7 @@ class Staging:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self._writers: dict[int, pq.ParquetWriter] = {}
-        self._sigs = open(folder / "sigs.bin", "wb")  # noqa: SIM115 - closed in close()
+        self._sigs = open(folder / "sigs.bin", "wb")
         self.rows = 0
 
     def add(self, keys: np.ndarray, texts: Sequence[str], labels: Sequence[str], slices: Sequence[str], sigs: np.ndarray) -> None:

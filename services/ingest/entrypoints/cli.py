@@ -1,4 +1,4 @@
-"""Ingest commands: `tuneline ingest run`, `tuneline dataset publish`, `tuneline bench ingest`."""
+"""Ingest commands: `tuneline ingest run`, `tuneline dataset publish`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import os
 
 import typer
 from rich.console import Console
-
 from tuneline.events.v1 import events_pb2 as ev
 
 from services.kernel.errors import ConfigError
@@ -61,14 +60,11 @@ def publish(
     console.print(f"published dataset.published for [bold]{name}[/] ({msg.uri}) as event {event_id}")
 
 
-def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """Add the ingest and dataset command groups and the ingest benchmark."""
+def register(app: typer.Typer) -> None:
+    """Add the ingest and dataset command groups."""
     ingest = typer.Typer(help="The ingest service: datasets in, certified and versioned, or rejected.", no_args_is_help=True)
     ingest.command("run")(run)
     dataset = typer.Typer(help="Datasets: publish them for ingest.", no_args_is_help=True)
     dataset.command("publish")(publish)
     app.add_typer(ingest, name="ingest")
     app.add_typer(dataset, name="dataset")
-    from benchmarks.ingest import bench_ingest
-
-    bench.command("ingest")(bench_ingest)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
+from google.protobuf.message import Message
 from sqlalchemy.orm import Session
 
 from services.kernel.bus.deadletter import dead_letter_record, send_dead_letter
@@ -23,8 +25,9 @@ from services.kernel.bus.producer import EventProducer
 from services.kernel.errors import PermanentError
 from services.kernel.events import Incoming, Outgoing, decode
 from services.kernel.outbox import emit
+from services.kernel.retry import RetriesExhausted, RetryPolicy
 from services.kernel.settings import Settings
-from services.kernel.store import Store, inbox, is_transient, utcnow
+from services.kernel.store import Store, inbox, utcnow
 from services.kernel.telemetry import (
     ATTR_EVENT_ID,
     ATTR_EVENT_TYPE,
@@ -37,7 +40,11 @@ from services.kernel.telemetry import (
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Incoming, Session], Iterable[Outgoing] | None]
+# A dead letter must reach the broker before the partition moves on: fast retries first, then every
+# 30 s at most while the broker is away (keep_trying never drops it).
+DEADLETTER_RETRY = RetryPolicy(attempts=6, base_s=0.2, cap_s=30.0)
+
+Handler = Callable[[Incoming[Any], Session], Iterable[Outgoing] | None]
 
 
 @dataclass(frozen=True)
@@ -79,10 +86,14 @@ class EventProcessor:
         self.on_commit = on_commit
         self.processed = 0
         self.dead_lettered = 0
+        # Only transient errors are retried (services.kernel.retry.is_transient): a bug or a config
+        # error dead-letters at once instead of after every backoff.
+        self._retry = RetryPolicy(attempts=settings.consumer_max_attempts, base_s=settings.consumer_backoff_s,
+                                  cap_s=max(settings.consumer_backoff_s, settings.consumer_backoff_cap_s))
 
     def process(self, records: list[RawRecord]) -> None:
         """Process records in order; returns once each is committed or dead-lettered."""
-        decoded: list[tuple[RawRecord, Incoming]] = []
+        decoded: list[tuple[RawRecord, Incoming[Message]]] = []
         for r in records:
             try:
                 decoded.append((r, decode(r.value, r.headers, topic=r.topic, partition=r.partition, offset=r.offset, expect=self.sub.event)))
@@ -94,29 +105,19 @@ class EventProcessor:
             try:
                 self._with_retries(decoded)
                 return
-            except Exception as err:  # noqa: BLE001 - isolate the bad record by going one at a time
-                log.warning("%s: batch of %d failed (%s); processing one by one", self.sub.consumer, len(decoded), err)
+            except RetriesExhausted as gave_up:
+                # Isolate the bad record by going one at a time.
+                log.warning("%s: batch of %d failed (%s); processing one by one", self.sub.consumer, len(decoded), gave_up)
         for pair in decoded:
             try:
                 self._with_retries([pair])
-            except _GaveUp as gave_up:
+            except RetriesExhausted as gave_up:
                 self._dead_letter(pair[0], gave_up.error, gave_up.attempts)
 
-    def _with_retries(self, batch: list[tuple[RawRecord, Incoming]]) -> None:
-        attempts = self.settings.consumer_max_attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                self._transaction(batch)
-                return
-            except Exception as err:
-                permanent = isinstance(err, PermanentError)
-                if permanent or attempt == attempts:
-                    raise _GaveUp(err, attempt) from err
-                level = logging.INFO if is_transient(err) else logging.WARNING
-                log.log(level, "%s: attempt %d failed: %s; retrying", self.sub.consumer, attempt, err)
-                time.sleep(self.settings.consumer_backoff_s * 2 ** (attempt - 1))
+    def _with_retries(self, batch: list[tuple[RawRecord, Incoming[Message]]]) -> None:
+        self._retry.call(lambda: self._transaction(batch), what=self.sub.consumer)
 
-    def _transaction(self, batch: list[tuple[RawRecord, Incoming]]) -> None:
+    def _transaction(self, batch: list[tuple[RawRecord, Incoming[Message]]]) -> None:
         with self.store.session() as session:
             seen = self._seen(session, [inc.id for _, inc in batch])
             fresh = []
@@ -146,20 +147,20 @@ class EventProcessor:
         q = sa.select(inbox.c.event_id).where(inbox.c.consumer == self.sub.consumer, inbox.c.event_id.in_(ids))
         return set(session.execute(q).scalars())
 
-    def _span(self, inc: Incoming):  # noqa: ANN202 - a context manager
+    def _span(self, inc: Incoming[Message]) -> AbstractContextManager[object]:
         attrs = {ATTR_EVENT_ID: inc.id, ATTR_EVENT_TYPE: inc.type, ATTR_SUBJECT: inc.subject}
         return continued_span(SPAN_CONSUME.format(event=inc.type), inc.traceparent, inc.tracestate, **attrs)
 
-    def _batch_span(self, batch: list[Incoming]):  # noqa: ANN202 - a context manager
+    def _batch_span(self, batch: list[Incoming[Message]]) -> AbstractContextManager[object]:
         links = [ln for inc in batch[:32] for ln in link_to(inc.traceparent)]
         return tracer().start_as_current_span(SPAN_CONSUME.format(event=batch[0].type) + " batch", links=links,
                                               attributes={"tuneline.batch.size": len(batch)})
 
-    def _handle(self, session: Session, inc: Incoming) -> None:
+    def _handle(self, session: Session, inc: Incoming[Message]) -> None:
         for out in self.sub.handler(inc, session) or ():
             emit(session, out)
 
-    def _inbox_row(self, inc: Incoming) -> dict[str, object]:
+    def _inbox_row(self, inc: Incoming[Message]) -> dict[str, object]:
         return {"consumer": self.sub.consumer, "event_id": inc.id, "event_type": inc.type, "topic": inc.topic,
                 "partition": inc.partition, "offset": inc.offset, "processed_at": utcnow()}
 
@@ -168,19 +169,14 @@ class EventProcessor:
             self.settings, topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value,
             headers=r.headers, error=err, consumer=self.sub.consumer, attempts=attempts,
         )
-        # Never ack silently: the partition moves on only once the broker holds the dead letter.
-        while True:
-            try:
-                send_dead_letter(self.settings, self.producer, letter, self.source)
-                break
-            except Exception as send_err:  # noqa: BLE001 - keep the record until the DLQ has it
-                log.error("%s: could not dead-letter %s@%d: %s; retrying", self.sub.consumer, r.topic, r.offset, send_err)
-                time.sleep(1.0)
+        # Never ack silently: the partition moves on only once the broker holds the dead letter, so
+        # this retries through every error; past the policy's attempts it escalates to a critical log
+        # (the broker that would carry an alert is the one refusing the dead letter).
+        def escalate(gave_up: RetriesExhausted) -> None:
+            log.critical("%s: cannot dead-letter %s[%d]@%d: %s; the partition waits until the broker takes it",
+                         self.sub.consumer, r.topic, r.partition, r.offset, gave_up)
+
+        DEADLETTER_RETRY.keep_trying(lambda: send_dead_letter(self.settings, self.producer, letter, self.source),
+                                     escalate=escalate, what=f"{self.sub.consumer} dead letter")
         self.dead_lettered += 1
         log.error("%s: dead-lettered %s[%d]@%d after %d attempt(s): %s", self.sub.consumer, r.topic, r.partition, r.offset, attempts, err)
-
-
-class _GaveUp(Exception):
-    def __init__(self, error: BaseException, attempts: int) -> None:
-        super().__init__(str(error))
-        self.error, self.attempts = error, attempts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
@@ -55,10 +55,11 @@ class EventProducer:
         if left or failures:
             raise TransientError(f"{left or len(failures)} of {pending} events not acknowledged: {failures[:3]}")
 
-    def _produce(self, r: Record, on_delivery: object) -> None:
+    def _produce(self, r: Record, on_delivery: Callable[[KafkaError | None, object], None]) -> None:
         while True:
             try:
-                self._producer.produce(r.topic, value=r.value, key=r.key, headers=r.headers, on_delivery=on_delivery)
+                headers: list[tuple[str, str | bytes | None]] = list(r.headers)
+                self._producer.produce(r.topic, value=r.value, key=r.key, headers=headers, on_delivery=on_delivery)
                 return
             except BufferError:
                 self._producer.poll(0.05)

@@ -55,13 +55,13 @@ def ks_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
-def chi_square_test(reference: Sequence[str], current: Sequence[str]) -> tuple[float, float]:
+def chi_square_test(reference: Sequence[str] | np.ndarray, current: Sequence[str] | np.ndarray) -> tuple[float, float]:
     """Chi-square homogeneity test of two label samples; rare labels pooled so expected counts >= 5."""
     ref_labels, ref_counts = np.unique(np.asarray(reference, dtype=str), return_counts=True)
     cur_labels, cur_counts = np.unique(np.asarray(current, dtype=str), return_counts=True)
     labels = sorted(set(ref_labels) | set(cur_labels))
-    ref = np.array([dict(zip(ref_labels, ref_counts)).get(k, 0) for k in labels], dtype=float)
-    cur = np.array([dict(zip(cur_labels, cur_counts)).get(k, 0) for k in labels], dtype=float)
+    ref = np.array([dict(zip(ref_labels, ref_counts, strict=True)).get(k, 0) for k in labels], dtype=float)
+    cur = np.array([dict(zip(cur_labels, cur_counts, strict=True)).get(k, 0) for k in labels], dtype=float)
     table = _pool_rare(np.vstack([ref, cur]))
     if table.shape[1] < 2:
         return 0.0, 1.0
@@ -81,15 +81,11 @@ def _pool_rare(table: np.ndarray) -> np.ndarray:
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
-    """BH-adjusted p-values (monotone step-up), same order as given."""
+    """BH-adjusted p-values (monotone step-up), same order as given; a NaN p-value counts as 1."""
     p = np.asarray(p_values, dtype=float)
-    n = len(p)
-    order = np.argsort(p)
-    ranked = p[order] * n / np.arange(1, n + 1)
-    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(n)
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
+    # A test that could not be computed (NaN, e.g. a column with missing values) is no evidence of
+    # drift: it still counts among the window's tests, and scipy refuses NaN.
+    return np.asarray(stats.false_discovery_control(np.where(np.isnan(p), 1.0, p), method="bh"), dtype=float)
 
 
 def judge_window(
@@ -106,7 +102,7 @@ def judge_window(
     adjusted = benjamini_hochberg([r[3] for r in raw])
     columns = tuple(
         ColumnVerdict(col, test, stat, p, float(adj), bool(adj < alpha))
-        for (test, col, stat, p), adj in zip(raw, adjusted)
+        for (test, col, stat, p), adj in zip(raw, adjusted, strict=True)
     )
     share = sum(c.drifted for c in columns) / max(len(columns), 1)
     rows = len(next(iter(current.values()))) if current else 0

@@ -1,4 +1,4 @@
-"""`tuneline monitor run`, `tuneline audit verify|head`, `tuneline lineage ID`, `tuneline bench monitor`.
+"""`tuneline monitor run`, `tuneline audit verify|head`, `tuneline lineage ID`.
 
 The user commands talk gRPC to the monitor's Query service (settings.monitor_address, bearer token),
 so they work against a remote deployment too.
@@ -83,8 +83,8 @@ def lineage(ident: str = typer.Argument(..., help="a request id, adapter digest,
     console.print("[green]complete and verified[/]")
 
 
-def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """Add `monitor run`, `audit verify|head`, `lineage` and `bench monitor`."""
+def register(app: typer.Typer) -> None:
+    """Add `monitor run`, `audit verify|head` and `lineage`."""
     monitor = typer.Typer(help="The monitor: ledger, drift, alerts, lineage.", no_args_is_help=True)
     monitor.command("run")(run)
     app.add_typer(monitor, name="monitor")
@@ -93,11 +93,3 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     audit_app.command("head")(head)
     app.add_typer(audit_app, name="audit")
     app.command("lineage")(lineage)
-
-    def bench_monitor(out: str = typer.Option("", help="write the JSON result here")) -> None:
-        """K1 ingest rate, K3 receipt latency, M1 drift time / window span, M3 detection."""
-        from benchmarks.monitor import run_bench
-
-        run_bench(out)
-
-    bench.command("monitor")(bench_monitor)

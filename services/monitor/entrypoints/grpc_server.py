@@ -38,7 +38,7 @@ class QueryServicer(q_grpc.QueryServicer):
         self.settings, self.store, self.lineage = settings, store, lineage
         self.tokens = [t.encode() for t in settings.grpc_tokens if t]
 
-    def Lineage(self, request, context):  # noqa: N802 - gRPC method name
+    def Lineage(self, request, context):
         _authorised(context, self.tokens)
         try:
             return self.lineage.of(request.id)
@@ -47,13 +47,13 @@ class QueryServicer(q_grpc.QueryServicer):
         except TunelineError as err:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(err))
 
-    def VerifyLedger(self, request, context):  # noqa: N802
+    def VerifyLedger(self, request, context):
         _authorised(context, self.tokens)
         v = audit.verify_ledger(self.store, audit.read_exported_head(audit.head_file(self.settings.state_dir)))
         return q.VerifyLedgerResponse(ok=v.ok, records=v.records, first_bad_sequence=v.first_bad_seq, problem=v.problem,
                                       head_hash=v.head.hash)
 
-    def LedgerHead(self, request, context):  # noqa: N802
+    def LedgerHead(self, request, context):
         _authorised(context, self.tokens)
         head = audit.current_head(self.store)
         return q.LedgerHeadResponse(sequence=head.seq, head_hash=head.hash)

@@ -79,7 +79,7 @@ def demo(quick: bool = typer.Option(False, "--quick", help="Train on a slice wit
     raise typer.Exit(0 if ok else 1)
 
 
-def register(app: typer.Typer, bench: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     """Add the stack's commands to the root CLI."""
     app.command("up")(up)
     app.command("down")(down)

@@ -1,10 +1,9 @@
-"""The trainer's commands: `tuneline trainer run`, `goal apply`, `runs [ID]`, `runs reproduce ID`, `bench train`."""
+"""The trainer's commands: `tuneline trainer run`, `goal apply`, `runs [ID]`, `runs reproduce ID`."""
 
 from __future__ import annotations
 
 import getpass
 import json
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -43,8 +42,8 @@ def goal_apply(path: str = typer.Argument(..., help="the goal YAML file")) -> No
 
 
 def runs(
-    first: Optional[str] = typer.Argument(None, help="a run id, or `reproduce`"),  # noqa: UP007 - typer needs Optional
-    second: Optional[str] = typer.Argument(None, help="with `reproduce`: the run id"),  # noqa: UP007
+    first: str | None = typer.Argument(None, help="a run id, or `reproduce`"),
+    second: str | None = typer.Argument(None, help="with `reproduce`: the run id"),
 ) -> None:
     """List runs, show one (`runs ID`), or re-run one from its envelope (`runs reproduce ID`)."""
     if first == "reproduce":
@@ -118,17 +117,8 @@ def _reproduce(run_id: str) -> None:
     raise typer.Exit(2)
 
 
-def register(app: typer.Typer, bench: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     """Add the trainer's commands to `tuneline`."""
     app.add_typer(trainer_app, name="trainer")
     app.add_typer(goal_app, name="goal")
     app.command("runs")(runs)
-
-    def bench_train(profile: str = typer.Option("quick", help="quick (CI) or full"),
-                    out: str = typer.Option("", help="where to write the JSON result")) -> None:
-        """T1-T4: Ray Train vs DDP, FLOP/s vs matmul peak, padding, LoRA vs full, vs HF Trainer."""
-        from benchmarks.train import run_bench
-
-        run_bench(profile, out)
-
-    bench.command("train")(bench_train)

@@ -89,10 +89,10 @@ def adapters(tmp_path_factory) -> Adapters:
 class Flow:
     """Drives the evaluator's handlers and job on a real store and blob folder (no Kafka)."""
 
-    def __init__(self, deps) -> None:  # noqa: ANN001 - job.EvalDeps
+    def __init__(self, deps) -> None:
         self.deps, self.store, self.blobs = deps, deps.store, deps.blobs
 
-    def incoming(self, message, event: str):  # noqa: ANN001, ANN201
+    def incoming(self, message, event: str):
         from datetime import UTC, datetime
 
         from services.kernel.events import Incoming
@@ -100,7 +100,7 @@ class Flow:
 
         return Incoming(id=uuid7(), type=event, source="test", time=datetime.now(UTC), subject="banking77", message=message)
 
-    def apply(self, goal) -> None:  # noqa: ANN001
+    def apply(self, goal) -> None:
         from tuneline.events.v1 import events_pb2 as ev
 
         from services.evaluator import handlers
@@ -108,7 +108,7 @@ class Flow:
         msg = ev.GoalApplied(goal_name=goal.name, goal_version=goal.version, goal_json=goal.canonical_json())
         self.store.run(lambda s: handlers.on_goal_applied(self.incoming(msg, "goal.applied"), s))
 
-    def promote(self, ref) -> None:  # noqa: ANN001
+    def promote(self, ref) -> None:
         from tuneline.events.v1 import events_pb2 as ev
 
         from services.evaluator import handlers
@@ -116,12 +116,12 @@ class Flow:
         msg = ev.DeploymentPromoted(goal_name="banking77", adapter=ref)
         self.store.run(lambda s: handlers.on_deployment_promoted(self.incoming(msg, "deployment.promoted"), s))
 
-    def put_adapter(self, folder: Path):  # noqa: ANN201 - ArtifactRef
+    def put_adapter(self, folder: Path):
         from services.kernel.modeling import adapter_files
 
         return self.blobs.put_tree(adapter_files(folder))
 
-    def run_finished(self, adapter_ref, eval_split: Split, goal, slices: list[str] | None = None):  # noqa: ANN001, ANN201
+    def run_finished(self, adapter_ref, eval_split: Split, goal, slices: list[str] | None = None):
         from tuneline.events.v1 import events_pb2 as ev
 
         from services.evaluator.adapters.parquet import PARQUET, write_eval_data
@@ -135,8 +135,7 @@ class Flow:
                               text_field="text", label_field="label", dataset_name="banking77",
                               dataset_version="sha256:" + "d" * 64)
 
-    def evaluate(self, run):  # noqa: ANN001, ANN201 - the EvalOutcome
-        from tuneline.events.v1 import events_pb2 as ev
+    def evaluate(self, run):
 
         from services.evaluator import bootstrap, handlers
 
@@ -155,7 +154,7 @@ class Flow:
         return [types[t].FromString(v).outcome for t, v in rows if t in types]
 
 
-def subset_goal(**acceptance: dict):  # noqa: ANN201 - Goal
+def subset_goal(**acceptance: dict):
     """The banking77 goal with thresholds for the 6-label subset and a latency bound for a shared CPU."""
     from services.kernel.goal import Goal, load_goal
 
@@ -180,6 +179,6 @@ def flow(tmp_path, adapters) -> Flow:
 
 
 @pytest.fixture
-def goal_for():  # noqa: ANN201
+def goal_for():
     """subset_goal(**acceptance) as a fixture (test modules cannot import conftest)."""
     return subset_goal

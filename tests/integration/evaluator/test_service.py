@@ -22,7 +22,7 @@ CHILD = {"TUNELINE_EVALUATOR_TORCH_THREADS": "1", "TUNELINE_EVALUATOR_ROBUSTNESS
 EVALUATOR = python("-c", "from services.cli import main; main()", "evaluator", "run")
 
 
-def _job(store: Store):  # noqa: ANN202 - a jobs row or None
+def _job(store: Store):
     return store.run(lambda s: s.execute(sa.select(jobs).where(jobs.c.kind == "evaluate")).first())
 
 

@@ -37,7 +37,7 @@ class IngestProcess:
                 "TUNELINE_CHUNK_ROWS": str(s.chunk_rows), "TUNELINE_CONSUMER_SESSION_TIMEOUT_S": "6"}
 
     def start(self) -> None:
-        out = open(self.log, "ab")  # noqa: SIM115 - owned by the child
+        out = open(self.log, "ab")
         self.proc = subprocess.Popen([str(REPO / ".venv/bin/tuneline"), "ingest", "run"], cwd=REPO, env=self.env(), stdout=out, stderr=out)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:

@@ -12,8 +12,8 @@ import pytest
 from tuneline.events.v1 import events_pb2 as ev
 
 from services.ingest.certify import certify
-from services.ingest.plan import Plan, Policy
 from services.ingest.domain.uri import check_uri
+from services.ingest.plan import Plan, Policy
 from services.kernel.ids import digest_json, sha256_file
 
 pytestmark = pytest.mark.integration

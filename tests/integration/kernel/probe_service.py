@@ -8,6 +8,7 @@ Run: python probe_service.py  (settings from TUNELINE_* env, like any service)
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -17,7 +18,7 @@ from services.kernel.bus.consumer import Subscription
 from services.kernel.events import Incoming, Outgoing
 from services.kernel.runtime import ServiceRuntime
 from services.kernel.settings import Settings
-from services.kernel.store import Migration, Store
+from services.kernel.store import Store
 
 meta = sa.MetaData()
 effects = sa.Table(
@@ -27,7 +28,7 @@ effects = sa.Table(
     sa.Column("goal_name", sa.String(200), nullable=False),
     sa.Column("traceparent", sa.String(200), nullable=False),
 )
-MIGRATIONS = [Migration("probe-0001", lambda conn: meta.create_all(conn))]
+MIGRATIONS = Path(__file__).with_name("probe_migrations")  # its alembic revisions
 
 
 def handle_goal_applied(inc: Incoming[ev.GoalApplied], session: Session) -> list[Outgoing]:

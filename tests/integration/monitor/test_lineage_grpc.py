@@ -95,8 +95,8 @@ def _cli(monkeypatch, settings, *args):
     from services.monitor.entrypoints.cli import register
 
     monkeypatch.setenv("TUNELINE_MONITOR_ADDRESS", settings.monitor_address)
-    app, bench = typer.Typer(), typer.Typer()
-    register(app, bench)
+    app = typer.Typer()
+    register(app)
     return CliRunner().invoke(app, list(args))
 
 

@@ -19,10 +19,10 @@ from tuneline.monitor.v1 import query_pb2_grpc as q_grpc
 
 from benchmarks.monitor import mixed_window
 from services.kernel.blobs import BlobStore
+from services.kernel.events import Outgoing
 from services.kernel.goal import load_goal, parse_goal
 from services.kernel.ids import uuid7
 from services.kernel.outbox import publish_now
-from services.kernel.events import Outgoing
 from services.kernel.settings import REPO_ROOT
 from tests.support import EventLog, python, start_process, stop_process, wait_for
 

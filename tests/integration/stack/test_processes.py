@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 from tuneline.events.v1 import events_pb2 as ev
 
@@ -43,16 +44,15 @@ def _slice(dest: Path, offset: int) -> Path:
 
 
 def _descendants(pid: int) -> list[str]:
-    """Live processes of a service's process group, with their command lines."""
+    """Live processes of a service's process group, with their command lines (psutil directly, not
+    the liveness module under test)."""
     found = []
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                if os.getpgid(int(p.name)) == pid and (p / "stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z":
-                    cmdline = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                    found.append(f"{p.name}: {cmdline[:120]}")
-            except OSError:
-                continue
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) == pid and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(f"{proc.pid}: {' '.join(proc.cmdline())[:120]}")
+        except (psutil.Error, OSError):
+            continue
     return found
 
 

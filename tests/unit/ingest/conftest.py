@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from services.ingest.certify import certify
-from services.ingest.plan import Certified, Plan, Policy
 from services.ingest.domain.uri import check_uri
+from services.ingest.plan import Certified, Plan, Policy
 
 LABELS = ["balance", "card_lost", "transfer", "refund", "pin"]
 

@@ -9,7 +9,6 @@ import pytest
 from services.kernel.pii import luhn_valid
 
 
-
 def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

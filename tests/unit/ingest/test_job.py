@@ -43,7 +43,8 @@ def test_goal_split_and_idempotent_registration(env):
     goal = load_goal(REPO_ROOT / "goals" / "banking77.yaml")
     goal = goal.model_copy(update={"data": goal.data.model_copy(update={"dataset": "mine", "eval_fraction": 0.2})})
     with d.store.session() as s:
-        handlers.on_goal_applied(_incoming(ev.GoalApplied(goal_name=goal.name, goal_json=goal.canonical_json())), s)
+        handlers.on_goal_applied(_incoming(ev.GoalApplied(goal_name=goal.name, goal_version=goal.version,
+                                                         goal_json=goal.canonical_json())), s)
     published = ev.DatasetPublished(dataset_name="mine", uri=str(data / "d.csv"), publisher="team", lineage={"job": "7"})
     [first] = _run(d, published, "e1")
     reg = first.message

@@ -69,10 +69,25 @@ def test_decode_refuses_records_that_are_not_tuneline_events() -> None:
         decode(b"\xff\xff\xff\xff", rec.headers)
 
 
+@pytest.mark.parametrize("when", [b"", b"yesterday", b"2026-13-01T00:00:00Z", b"2026-12-02T10:00:00"])
+def test_a_bad_ce_time_is_a_decode_error_not_now(when: bytes) -> None:
+    rec = encode(Outgoing(ev.GoalApplied(goal_name="g"), "g"), topic="t", source="s")
+    with pytest.raises(DecodeError, match="ce_time"):
+        decode(rec.value, [(k, when if k == "ce_time" else v) for k, v in rec.headers])
+
+
+def test_headers_the_codec_does_not_read_may_hold_any_bytes() -> None:
+    rec = encode(Outgoing(ev.GoalApplied(goal_name="g"), "g"), topic="t", source="s")
+    assert decode(rec.value, [*rec.headers, ("x-opaque", b"\xff\xfe")]).message.goal_name == "g"
+    with pytest.raises(DecodeError, match="ce_subject"):
+        decode(rec.value, [(k, b"\xff" if k == "ce_subject" else v) for k, v in rec.headers])
+
+
 @settings(max_examples=300, deadline=None)
 @given(value=st.binary(max_size=300), name=st.sampled_from(sorted(EVENT_TYPES)))
 def test_decoding_arbitrary_bytes_fails_only_with_a_decode_error(value: bytes, name: str) -> None:
-    headers = [("ce_specversion", b"1.0"), ("ce_id", b"x"), ("ce_source", b"s"), ("ce_type", ce_type(name).encode())]
+    headers = [("ce_specversion", b"1.0"), ("ce_id", b"x"), ("ce_source", b"s"), ("ce_type", ce_type(name).encode()),
+               ("ce_time", b"2026-12-02T10:00:00Z")]
     try:
         inc = decode(value, headers)
     except DecodeError:

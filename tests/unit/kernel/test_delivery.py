@@ -73,7 +73,8 @@ def test_poison_and_failing_handlers_are_dead_lettered_and_the_rest_processed(of
         effects = sorted(ev.AlertRaised.FromString(v).summary for v in s.execute(sa.select(outbox.c.value)).scalars())
     assert effects == ["a", "b"], "the good records are processed once each, the failed batch left nothing"
     letters = [decode(r.value, r.headers).message for r in producer.sent]
-    assert [(lt.offset, lt.attempts) for lt in letters] == [(9, 1), (2, 1), (3, offline_settings.consumer_max_attempts)]
+    # A bug (KeyError) is not retried: only transient errors are (services.kernel.retry).
+    assert [(lt.offset, lt.attempts) for lt in letters] == [(9, 1), (2, 1), (3, 1)]
     assert letters[0].original_value == b"\x00garbage" and letters[0].error_type == "DecodeError"
     assert letters[2].consumer == "unit" and "always" in letters[2].error
 
@@ -90,6 +91,34 @@ def test_transient_errors_are_retried_then_succeed(offline_settings: Settings) -
     proc, _ = _processor(offline_settings, handler, producer)
     proc.process([_raw("g")])
     assert len(attempts) == 3 and not producer.sent
+
+
+def test_transient_errors_that_never_clear_are_dead_lettered_after_the_last_attempt(offline_settings: Settings) -> None:
+    attempts: list[int] = []
+
+    def handler(_inc: Incoming, _s: Session) -> None:
+        attempts.append(1)
+        raise TransientError("database busy")
+
+    producer = RecordingProducer()
+    proc, _ = _processor(offline_settings, handler, producer)
+    proc.process([_raw("g")])
+    letters = [decode(r.value, r.headers).message for r in producer.sent]
+    assert len(attempts) == offline_settings.consumer_max_attempts
+    assert [(lt.attempts, lt.error_type) for lt in letters] == [(offline_settings.consumer_max_attempts, "TransientError")]
+
+
+def test_a_record_with_a_bad_ce_time_is_dead_lettered(offline_settings: Settings) -> None:
+    calls: list[str] = []
+    producer = RecordingProducer()
+    proc, _ = _processor(offline_settings, lambda inc, _s: calls.append(inc.id), producer)
+    good = _raw("g")
+    bad = RawRecord(good.topic, 0, 1, good.key, good.value,
+                    [(k, b"not a time" if k == "ce_time" else v) for k, v in good.headers])
+    proc.process([bad])
+    letters = [decode(r.value, r.headers).message for r in producer.sent]
+    assert not calls and [(lt.offset, lt.error_type) for lt in letters] == [(1, "DecodeError")]
+    assert "ce_time" in letters[0].error
 
 
 def test_emit_is_part_of_the_callers_transaction(offline_settings: Settings) -> None:

@@ -1,5 +1,6 @@
 """Checked boundaries: generated code matches the protos; the kernel imports no service and
-services never import each other (STYLE.md rules 9 and 10)."""
+services never import each other; nothing in services/ but the `tuneline` composer imports
+benchmarks/ (STYLE.md rules 9 and 10)."""
 
 from __future__ import annotations
 
@@ -26,13 +27,25 @@ def test_committed_generated_code_matches_a_fresh_generation(tmp_path: Path) -> 
 
 
 def _imports(path: Path) -> set[str]:
+    """Every module a file imports: `from a import b` counts as `a` and `a.b` (b may be a module),
+    and a literal `importlib.import_module("a.b")` as `a.b`."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Call) and _called(node) in ("import_module", "__import__") and node.args:
+            first = node.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                names.add(first.value)
     return names
+
+
+def _called(node: ast.Call) -> str:
+    func = node.func
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
 
 def test_kernel_imports_no_service_and_services_import_no_other_service() -> None:
@@ -45,6 +58,30 @@ def test_kernel_imports_no_service_and_services_import_no_other_service() -> Non
         for name in _imports(path):
             bits = name.split(".")
             if bits[0] == "services" and len(bits) > 1 and bits[1] in SERVICES and bits[1] != owner:
+                problems.append(f"{path.relative_to(REPO)} imports {name}")
+    assert not problems, problems
+
+
+# The top-level composer may add `tuneline bench`; it reaches benchmarks/ through their CLI only.
+COMPOSER = Path("services") / "cli.py"
+
+
+def test_services_import_benchmarks_only_at_the_composition_point() -> None:
+    problems = []
+    for path in (REPO / "services").rglob("*.py"):
+        rel = path.relative_to(REPO)
+        allowed = ("benchmarks.cli",) if rel == COMPOSER else ()
+        problems += [f"{rel} imports {name}" for name in _imports(path)
+                     if name.split(".")[0] == "benchmarks" and ".".join(name.split(".")[:2]) not in allowed]
+    assert not problems, problems
+
+
+def test_kernel_imports_neither_the_stack_nor_benchmarks() -> None:
+    problems = []
+    for path in (REPO / "services" / "kernel").rglob("*.py"):
+        for name in _imports(path):
+            bits = name.split(".")
+            if bits[0] == "benchmarks" or bits[:2] == ["services", "stack"]:
                 problems.append(f"{path.relative_to(REPO)} imports {name}")
     assert not problems, problems
 

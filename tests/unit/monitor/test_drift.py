@@ -21,6 +21,18 @@ def test_benjamini_hochberg_matches_the_step_up_rule():
     np.testing.assert_allclose(adjusted, [0.04, 0.16 / 3, 0.16 / 3, 0.5], atol=1e-9)
 
 
+def test_a_column_that_could_not_be_tested_is_no_evidence_and_still_counts():
+    # NaN -> 1, so three tests: 0.01*3/1 = 0.03, 0.02*3/2 = 0.03, 1
+    np.testing.assert_allclose(benjamini_hochberg([float("nan"), 0.01, 0.02]), [1.0, 0.03, 0.03], atol=1e-12)
+    rng = np.random.default_rng(3)
+    current = _sample(rng, 500, shift=0.5)
+    current["x0"][:10] = np.nan  # KS on a column with missing values gives a NaN p-value
+    v = judge_window(_sample(rng, 1000), current, NUMERIC, ("label",), 0.5)
+    x0 = next(c for c in v.columns if c.column == "x0")
+    assert not x0.drifted and x0.adjusted_p == 1.0
+    assert v.drifted and v.drift_share >= 11 / 13
+
+
 def test_same_distribution_windows_rarely_drift():
     rng = np.random.default_rng(0)
     ref = _sample(rng, 1000)

@@ -10,7 +10,6 @@ from services.kernel import ledger
 from services.monitor import audit
 from services.monitor.store import LedgerRow
 
-
 N = 12
 _factory: list = []
 

@@ -46,9 +46,10 @@ def _reference(blobs: BlobStore) -> ev.ArtifactRef:
 
 
 @pytest.fixture
-def goal_json() -> str:
+def goal_applied() -> ev.GoalApplied:
     goal = load_goal(REPO / "goals" / "banking77-quick.yaml")
-    return goal.model_copy(update={"rollback": goal.rollback.model_copy(update={"window_size": WINDOW})}).canonical_json()
+    goal = goal.model_copy(update={"rollback": goal.rollback.model_copy(update={"window_size": WINDOW})})
+    return ev.GoalApplied(goal_name=goal.name, goal_version=goal.version, goal_json=goal.canonical_json())
 
 
 def _send(store: Store, deps: WindowDeps, make_incoming, messages: list[ev.InferenceLogged]) -> list:
@@ -65,10 +66,10 @@ def _verdicts(store: Store) -> list[tuple[int, bool]]:
         return [(r.index, r.drifted) for r in rows]
 
 
-def test_windows_read_before_the_reference_are_judged_in_order_once_it_arrives(store: Store, make_incoming, goal_json: str, tmp_path) -> None:
+def test_windows_read_before_the_reference_are_judged_in_order_once_it_arrives(store: Store, make_incoming, goal_applied: ev.GoalApplied, tmp_path) -> None:
     deps, rng = WindowDeps(BlobStore(str(tmp_path / "artifacts"))), np.random.default_rng(7)
     with store.session() as session:
-        handlers.on_goal_applied(make_incoming(ev.GoalApplied(goal_name="banking77", goal_json=goal_json)), session)
+        handlers.on_goal_applied(make_incoming(goal_applied), session)
     # Three shifted windows arrive before eval.passed (another topic) has been read: nothing is decided.
     early = [_prediction(rng, True, 1000 + i) for i in range(3 * WINDOW)]
     assert _send(store, deps, make_incoming, early) == []
@@ -90,10 +91,10 @@ def test_windows_read_before_the_reference_are_judged_in_order_once_it_arrives(s
         assert session.execute(sa.select(sa.func.count()).select_from(WindowRow)).scalar() == 1
 
 
-def test_without_a_reference_windows_pass_unjudged_beyond_the_hold(store: Store, make_incoming, goal_json: str, tmp_path) -> None:
+def test_without_a_reference_windows_pass_unjudged_beyond_the_hold(store: Store, make_incoming, goal_applied: ev.GoalApplied, tmp_path) -> None:
     deps, rng = WindowDeps(BlobStore(str(tmp_path / "artifacts"))), np.random.default_rng(7)
     with store.session() as session:
-        handlers.on_goal_applied(make_incoming(ev.GoalApplied(goal_name="banking77", goal_json=goal_json)), session)
+        handlers.on_goal_applied(make_incoming(goal_applied), session)
     _send(store, deps, make_incoming, [_prediction(rng, False, i) for i in range((HOLD_WINDOWS + 1) * WINDOW)])
     with store.session() as session:
         state = session.get(DriftStateRow, ("banking77", ADAPTER))

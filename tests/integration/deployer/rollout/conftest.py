@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tuneline.events.v1 import events_pb2 as ev
 
 from services.deployer.controller import Controller
 from services.deployer.domain.routing import RoutingTable
@@ -18,7 +19,6 @@ from services.kernel.goal import Goal, parse_goal
 from services.kernel.ids import uuid7
 from services.kernel.settings import REPO_ROOT, Settings
 from services.kernel.store import Store
-from tuneline.events.v1 import events_pb2 as ev
 
 
 class FakePool:
@@ -70,9 +70,9 @@ class World:
         self.controller = self.new_controller()
         self.goal = make_goal()
 
-    def new_controller(self) -> Controller:
+    def new_controller(self, **options: object) -> Controller:
         return Controller(self.store, self.blobs, self.pool, self.routing, self.settings.path("adapters", "x").parent,
-                          clock=self.clock)
+                          clock=self.clock, **options)
 
     incoming = staticmethod(incoming)
     make_goal = staticmethod(make_goal)

@@ -6,12 +6,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
+from tuneline.serving.v1 import inference_pb2 as pb
+from tuneline.serving.v1 import inference_pb2_grpc as pb_grpc
 
 from services.deployer.entrypoints.admin import AdminServicer
 from services.deployer.handlers import on_eval_passed
 from services.kernel.outbox import emit
-from tuneline.serving.v1 import inference_pb2 as pb
-from tuneline.serving.v1 import inference_pb2_grpc as pb_grpc
 
 pytestmark = pytest.mark.integration
 

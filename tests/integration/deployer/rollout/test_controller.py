@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from tuneline.events.v1 import events_pb2 as ev
 
-from services.deployer.controller import TICK_S
-from services.deployer.domain.rollout import Rollout
+from services.deployer.control.background import TICK_S
 from services.deployer.handlers import manual_rollback, on_eval_passed, on_rollback_requested
 from services.deployer.serving.outcome import ServedOutcome
-from services.kernel.errors import IllegalTransition, IntegrityError, InvalidInput
+from services.deployer.store import RolloutRow
+from services.kernel.errors import IllegalTransition, IntegrityError, InvalidInput, TransientError
 from services.kernel.events import Incoming
 from services.kernel.ids import uuid7
 from services.kernel.outbox import emit
+from services.kernel.retry import RetryPolicy
 from services.kernel.store import outbox
-from tuneline.events.v1 import events_pb2 as ev
-
 
 pytestmark = pytest.mark.integration
 
@@ -172,7 +173,7 @@ def test_state_and_progress_survive_restart(world) -> None:
     serve(world, 30)      # step 0 done, some progress into step 1 (50 %)
     before = world.controller.rollout("g")
     stats = world.controller.step_stats("g")
-    world.controller._save_all_progress()
+    world.controller.save_progress()
     world.controller.stop()
     world.pool.digests.clear()
     world.routing.remove("g")
@@ -192,6 +193,34 @@ def test_ticker_advances_on_time(world) -> None:
     assert world.controller.step_stats("g").requests >= 50 and world.controller.rollout("g").step_index == 0
     world.clock.now += 31
     assert _wait_for(lambda: world.controller.rollout("g").step_index == 1, 20 * TICK_S)
+
+
+def test_writes_the_store_refuses_are_retried_in_order_and_escalated(world) -> None:
+    world.controller.stop()
+    fast = RetryPolicy(attempts=3, base_s=0.001, cap_s=0.01, retry_on=lambda err: True)
+    world.controller = world.new_controller(write_retry=fast)
+    world.controller.start()
+    first, second = with_champion(world)
+    real_run, refusing = world.store.run, threading.Event()
+
+    def run(work):
+        if refusing.is_set():
+            raise TransientError("database is locked")
+        return real_run(work)
+
+    world.store.run = run
+    refusing.set()
+    serve(world, 200, candidate_error=True)
+    # Traffic moved at once; the rolled_back row and event wait in the writer, retried where they stand.
+    assert world.controller.rollout("g").state == "rolled_back" and set(serve(world, 100)) == {first.digest}
+    assert _wait_for(lambda: world.controller.writer_status().stuck)
+    assert world.controller.writer_status().escalated == 1 and world.pool.digests == {first.digest, second.digest}
+    refusing.clear()
+    assert _wait_for(lambda: not world.controller.writer_status().stuck and world.pool.digests == {first.digest})
+    assert _wait_for(lambda: events(world)[-1][0] == "deployment.rolled_back")
+    with world.store.session() as s:
+        assert s.execute(sa.select(RolloutRow.state).where(RolloutRow.goal == "g")).scalar_one() == "rolled_back"
+    assert world.controller.writer_status().escalated == 1
 
 
 def _wait_for(check, timeout_s: float = 5.0) -> bool:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-
 from tuneline.serving.v1 import inference_pb2 as pb
 
 from services.deployer.domain.routing import GoalRoute, RoutingTable, Slot

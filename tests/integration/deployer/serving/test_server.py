@@ -2,10 +2,10 @@
 
 import logging
 import time
+
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from tuneline.serving.v1 import inference_pb2 as pb
 
 from services.deployer.domain.routing import RoutingTable

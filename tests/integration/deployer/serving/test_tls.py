@@ -4,7 +4,6 @@ import subprocess
 
 import grpc
 import pytest
-
 from tuneline.serving.v1 import inference_pb2 as pb
 
 from services.deployer.domain.routing import RoutingTable

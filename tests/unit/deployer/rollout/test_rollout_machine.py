@@ -5,14 +5,26 @@ from __future__ import annotations
 import pytest
 
 from services.deployer.domain.rollout import (
-    Adapter, Advanced, Plan, Policy, Promoted, RolledBack, Rollout, Started, StepStats, Unload, judge, offer,
-    release_previous, rollback,
+    Adapter,
+    Advanced,
+    Plan,
+    Policy,
+    Promoted,
+    RolledBack,
+    Rollout,
+    Started,
+    StepStats,
+    Unload,
+    judge,
+    offer,
+    release_previous,
+    rollback,
 )
 from services.kernel.errors import IllegalTransition
 
 CANARY = Plan(strategy="canary", steps=(10, 50, 100), min_requests_per_step=100, min_step_seconds=5,
               max_step_seconds=600, error_rate=0.02, latency_p99_ms=100, recent_promotion_seconds=60)
-BLUE_GREEN = CANARY.model_copy(update={"strategy": "blue-green", "min_agreement": 0.9})
+BLUE_GREEN = CANARY.replace(strategy="blue-green", min_agreement=0.9)
 
 
 def adapter(n: int) -> Adapter:
@@ -169,3 +181,13 @@ def test_judge_ignores_settled_states() -> None:
 def test_rollout_round_trips_as_json() -> None:
     r = offer(champion_only(), adapter(2), CANARY, Policy(blocked_labels=("x",)), now=0).rollout
     assert Rollout.model_validate_json(r.model_dump_json()) == r
+
+
+def test_the_100_step_is_the_promotion_unless_it_is_the_only_step() -> None:
+    # [10, 50, 100]: passing 50 promotes (test_last_step_promotes_...); [100] alone has nothing
+    # before it, so its one step runs with the candidate on all traffic, then promotes.
+    only = CANARY.replace(steps=(100,))
+    r = offer(champion_only(only), adapter(2), only, Policy(), now=0).rollout
+    assert r.state == "canary" and r.candidate_percent == 100
+    t = judge(r, ok(100), now=5)
+    assert t.rollout.state == "promoted" and [s.percent for s in t.decisions[0].steps] == [100]

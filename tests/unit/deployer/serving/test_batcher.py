@@ -1,3 +1,4 @@
+import hashlib
 import threading
 import time
 
@@ -6,8 +7,6 @@ import pytest
 from services.deployer.serving.batcher import MicroBatcher, Overloaded, ShuttingDown
 from services.deployer.serving.config import ServingConfig
 from services.deployer.serving.predictions import AdapterNotLoaded
-
-import hashlib
 
 A, B = ("sha256:" + hashlib.sha256(str(n).encode()).hexdigest() for n in (1, 2))
 

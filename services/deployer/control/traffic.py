@@ -1,0 +1,67 @@
+"""A rollout's state carried to what serves: the goal's route in the RoutingTable, the adapters in the pool."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal, Protocol
+
+from tuneline.events.v1 import events_pb2 as ev
+
+from services.deployer.domain.rollout import Adapter, Rollout
+from services.deployer.domain.routing import GoalRoute, Mode, Role, RoutingTable, Slot
+from services.kernel.blobs import BlobStore
+
+
+class AdapterLoader(Protocol):
+    """The part of the serving AdapterPool the controller uses."""
+
+    def load(self, digest: str, adapter_dir: Path) -> object: ...
+
+    def unload(self, digest: str) -> object: ...
+
+
+class Traffic:
+    """Moves a goal's traffic to match its rollout, and fetches and loads the adapters it needs."""
+
+    def __init__(self, blobs: BlobStore, pool: AdapterLoader, routing: RoutingTable, adapters_dir: Path) -> None:
+        self.blobs, self.pool, self.routing, self.adapters_dir = blobs, pool, routing, adapters_dir
+
+    def adapter_dir(self, digest: str) -> Path:
+        """Where an adapter's verified files live locally."""
+        return self.adapters_dir / digest.removeprefix("sha256:")
+
+    def load(self, a: Adapter) -> Path:
+        """Fetch (verifying the digest) and load an adapter into the pool."""
+        ref = ev.ArtifactRef(digest=a.digest, uri=a.uri, media_type=a.media_type, size_bytes=a.size_bytes)
+        folder = self.blobs.fetch_tree(ref, self.adapter_dir(a.digest))
+        self.pool.load(a.digest, folder)
+        return folder
+
+    def unload(self, digest: str) -> None:
+        """Take an adapter out of the pool (its memory goes once its requests have finished)."""
+        self.pool.unload(digest)
+
+    def route(self, r: Rollout) -> None:
+        """Swap the goal's whole route for the one its rollout state calls for (one atomic step)."""
+        self.routing.set(route_of(r, self.adapter_dir))
+
+
+def route_of(r: Rollout, adapter_dir: Callable[[str], Path]) -> GoalRoute:
+    """The route a rollout state calls for: champion, candidate (canary share or mirror) and policy."""
+    champion = _slot(r.champion, "champion", 100 - r.candidate_percent, adapter_dir) if r.champion else None
+    candidate: Slot | None = None
+    mode: Mode = "none"
+    if r.in_progress and r.candidate is not None:
+        # A blue-green rollout is a mirror: the candidate shadows every request and answers none.
+        role: Literal["canary", "mirror"] = "canary" if r.state == "canary" else "mirror"
+        candidate, mode = _slot(r.candidate, role, r.candidate_percent, adapter_dir), role
+    return GoalRoute(goal=r.goal, champion=champion, candidate=candidate, mode=mode,
+                     escalate_below_confidence=r.policy.escalate_below_confidence,
+                     blocked_labels=frozenset(r.policy.blocked_labels), log_text=r.policy.log_text)
+
+
+def _slot(a: Adapter, role: Role, percent: int, adapter_dir: Callable[[str], Path]) -> Slot:
+    return Slot(digest=a.digest, role=role, percent=percent, deployment_id=a.deployment_id,
+                dataset_version=a.dataset_version, goal_version=a.goal_version, eval_id=a.eval_id,
+                adapter_dir=adapter_dir(a.digest), traceparent=a.traceparent)

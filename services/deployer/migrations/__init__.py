@@ -1,0 +1,1 @@
+"""The deployer branch of alembic revisions (services.kernel.migrations runs them)."""

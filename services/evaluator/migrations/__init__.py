@@ -1,0 +1,1 @@
+"""The evaluator branch of alembic revisions (services.kernel.migrations runs them)."""

@@ -1,0 +1,1 @@
+"""The ingest branch of alembic revisions (services.kernel.migrations runs them)."""

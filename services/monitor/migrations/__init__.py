@@ -1,0 +1,1 @@
+"""The monitor branch of alembic revisions (services.kernel.migrations runs them)."""

@@ -1,0 +1,1 @@
+"""The trainer branch of alembic revisions (services.kernel.migrations runs them)."""
