@@ -81,6 +81,7 @@ class Controller:
                     log.exception("goal %s: could not re-load adapter %s at start-up", r.goal, a.digest)
         with self._lock:
             self._registry.restore(r)
+            self._steps.reset(r)  # a restored step in progress counts again (as before the split)
             if saved is not None:
                 self._steps.resume(r.goal, saved)
         log.info("goal %s restored: %s (champion %s)", r.goal, r.state, r.champion.digest if r.champion else "-")
