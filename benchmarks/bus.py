@@ -42,11 +42,12 @@ def producer_rate(settings: Settings, topic: str, n: int) -> float:
     """Events per second through the idempotent producer, to the last acknowledgement."""
     record = encode(_sample_event(), topic=topic, source="bench")
     producer = Producer(producer_config(settings, **{"linger.ms": 5}))
+    headers: list[tuple[str, str | bytes | None]] = list(record.headers)
     start = time.perf_counter()
     for _ in range(n):
         while True:
             try:
-                producer.produce(topic, record.value, record.key, headers=record.headers)
+                producer.produce(topic, record.value, record.key, headers=headers)
                 break
             except BufferError:
                 producer.poll(0.01)
@@ -79,8 +80,8 @@ def latencies(settings: Settings, topic: str, n: int, rate: float) -> list[float
             sent += 1
             next_send += gap
         msg = consumer.poll(0.0005)
-        if msg is not None and not msg.error() and msg.value() != b"warm-up":
-            got.append((time.perf_counter_ns() - int(msg.value())) / 1e6)
+        if msg is not None and not msg.error() and (value := msg.value()) is not None and value != b"warm-up":
+            got.append((time.perf_counter_ns() - int(value)) / 1e6)
     producer.flush(10)
     consumer.close()
     return got
@@ -93,12 +94,13 @@ def run(*, events: int, latency_events: int, rate: float, reps: int, out: Path |
     producer_rate(settings, topic, 2000)  # warm-up: connections, idempotent producer id
     rates = [producer_rate(settings, topic, events) for _ in range(reps)]
     lat = latencies(settings, topic, latency_events, rate)
-    result = {
+    latency_ms = {"p50": percentile(lat, 50), "p99": percentile(lat, 99), "n": len(lat), "rate_per_s": rate}
+    result: dict[str, object] = {
         "producer_events_per_s": spread(rates),
-        "latency_ms": {"p50": percentile(lat, 50), "p99": percentile(lat, 99), "n": len(lat), "rate_per_s": rate},
+        "latency_ms": latency_ms,
         "config": {"acks": "all", "idempotence": True, "events": events, "bootstrap": settings.bootstrap},
     }
     path = write_result("bus", result, out)
     console.print(f"producer {spread(rates)['median']:,.0f} events/s (median of {reps}); "
-                  f"produce->consume p50 {result['latency_ms']['p50']:.2f} ms, p99 {result['latency_ms']['p99']:.2f} ms "
+                  f"produce->consume p50 {latency_ms['p50']:.2f} ms, p99 {latency_ms['p99']:.2f} ms "
                   f"at {rate:.0f}/s -> {path}")

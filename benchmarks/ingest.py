@@ -67,7 +67,7 @@ class _RssSampler:
         self._thread.join()
 
 
-def _measure(path: str, queue: mp.Queue) -> None:
+def _measure(path: str, queue: mp.Queue[dict[str, float]]) -> None:
     from services.ingest.certify import certify
     from services.ingest.domain.uri import check_uri
     from services.ingest.plan import Plan, Policy
@@ -79,14 +79,15 @@ def _measure(path: str, queue: mp.Queue) -> None:
             result = certify(Plan("bench", loc), Policy(), Path(work))
             seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
     rows = next(g.counts["rows"] for g in result.certificate if g.gate == "schema")
-    queue.put({"seconds": seconds, "cpu_seconds": cpu_seconds, "rows": rows, "passed": result.passed, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    queue.put({"seconds": seconds, "cpu_seconds": cpu_seconds, "rows": rows, "passed": result.passed,
+               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                "peak_anon_mb": rss.peak["RssAnon"], "peak_file_mapped_mb": rss.peak["RssFile"]})
 
 
 def measure(path: Path) -> dict[str, float]:
     """Certify one file in a fresh process; its time, rows and peak memory."""
     ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
+    queue: mp.Queue[dict[str, float]] = ctx.Queue()
     proc = ctx.Process(target=_measure, args=(str(path.resolve()), queue))
     proc.start()
     out = queue.get(timeout=3600)
@@ -104,16 +105,17 @@ def run(*, out: Path | None, rows: int, reps: int) -> None:
         big_path = synthetic_csv(Path(tmp) / "synthetic.csv", rows)
         size_mb = big_path.stat().st_size / 2**20
         big = measure(big_path)
-    result = {
-        "banking77": {"rows": small[0]["rows"], "rows_per_s": spread([s["rows_per_s"] for s in small]),
-                      "rows_per_cpu_s": spread([s["rows_per_cpu_s"] for s in small]),
-                      "peak_rss_mb": max(s["peak_rss_mb"] for s in small), "passed": all(s["passed"] for s in small)},
+    b77_rows_per_s = spread([s["rows_per_s"] for s in small])
+    b77_rows_per_cpu_s = spread([s["rows_per_cpu_s"] for s in small])
+    b77_peak_rss_mb = max(s["peak_rss_mb"] for s in small)
+    result: dict[str, object] = {
+        "banking77": {"rows": small[0]["rows"], "rows_per_s": b77_rows_per_s, "rows_per_cpu_s": b77_rows_per_cpu_s,
+                      "peak_rss_mb": b77_peak_rss_mb, "passed": all(s["passed"] for s in small)},
         "synthetic": {**big, "file_mb": size_mb, "peak_rss_over_file": big["peak_rss_mb"] / size_mb},
     }
     path = write_result("ingest", result, out)
-    b77 = result["banking77"]
-    console.print(f"banking77: median {b77['rows_per_s']['median']:.0f} rows/s wall, {b77['rows_per_cpu_s']['median']:.0f} rows/CPU-s, "
-                  f"peak {b77['peak_rss_mb']:.0f} MB")
+    console.print(f"banking77: median {b77_rows_per_s['median']:.0f} rows/s wall, {b77_rows_per_cpu_s['median']:.0f} rows/CPU-s, "
+                  f"peak {b77_peak_rss_mb:.0f} MB")
     console.print(f"synthetic {rows} rows ({size_mb:.0f} MB): {big['rows_per_s']:.0f} rows/s wall, "
                   f"{big['rows_per_cpu_s']:.0f} rows/CPU-s, peak {big['peak_rss_mb']:.0f} MB "
                   f"(anon {big['peak_anon_mb']:.0f} MB, file-mapped {big['peak_file_mapped_mb']:.0f} MB)")

@@ -14,14 +14,29 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 import pandas as pd
 
 from services.kernel.features import FEATURE_NAMES, margins, project
 
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
+
+    from services.kernel.events import Outgoing
+    from services.kernel.store import Store
+
 REPO = Path(__file__).resolve().parents[1]
 CACHE_VERSION = "v1"
+
+
+class ShiftResult(TypedDict):
+    """M3 for one traffic mix: how often windows drifted, when drift was first declared, judge time."""
+
+    drifted_window_rate: float
+    detection_delay_windows: int | None
+    judge_ms_median: float
 
 
 @dataclass(frozen=True)
@@ -55,7 +70,7 @@ def _embed(texts: list[str], batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
     return out, counts
 
 
-def _features(texts: list[str], emb: np.ndarray, counts: np.ndarray, head, labels: np.ndarray) -> pd.DataFrame:
+def _features(texts: list[str], emb: np.ndarray, counts: np.ndarray, head: LogisticRegression, labels: np.ndarray) -> pd.DataFrame:
     probs = head.predict_proba(emb)
     frame = pd.DataFrame(project(emb), columns=[f"emb_{i}" for i in range(8)])
     frame.insert(0, "token_count", counts.astype(float))
@@ -68,14 +83,16 @@ def _features(texts: list[str], emb: np.ndarray, counts: np.ndarray, head, label
 
 def _sample(name: str, split: str, n: int, seed: int) -> list[str]:
     frame = pd.read_csv(REPO / "datasets" / name / f"{split}.csv")
-    return frame.sample(n=min(n, len(frame)), random_state=seed)["text"].astype(str).tolist()
+    texts: list[str] = frame.sample(n=min(n, len(frame)), random_state=seed)["text"].astype(str).tolist()
+    return texts
 
 
 def build_traffic(cache_dir: Path | None = None, config: TrafficConfig = TrafficConfig()) -> dict[str, pd.DataFrame]:
     """Feature tables {reference, banking77, clinc150, hwu64}, cached as Parquet under cache_dir."""
     from sklearn.linear_model import LogisticRegression
 
-    cache = (cache_dir or Path(tempfile.gettempdir()) / "tuneline-monitor-features") / f"{CACHE_VERSION}-{config.head_rows}-{config.pool_rows}-{config.seed}"
+    cache = ((cache_dir or Path(tempfile.gettempdir()) / "tuneline-monitor-features")
+             / f"{CACHE_VERSION}-{config.head_rows}-{config.pool_rows}-{config.seed}")
     names = ("reference", "banking77", "clinc150", "hwu64")
     if all((cache / f"{n}.parquet").exists() for n in names):
         return {n: pd.read_parquet(cache / f"{n}.parquet") for n in names}
@@ -92,10 +109,10 @@ def build_traffic(cache_dir: Path | None = None, config: TrafficConfig = Traffic
     flat = [t for group in texts.values() for t in group]
     emb, counts = _embed(flat)
     bounds = np.cumsum([0] + [len(g) for g in texts.values()])
-    parts = {k: (emb[a:b], counts[a:b]) for k, a, b in zip(texts, bounds[:-1], bounds[1:])}
+    parts = {k: (emb[a:b], counts[a:b]) for k, a, b in zip(texts, bounds[:-1], bounds[1:], strict=True)}
     head = LogisticRegression(max_iter=300, C=10.0).fit(parts["head"][0], head_part["label"].astype(str).to_numpy())
     cache.mkdir(parents=True, exist_ok=True)
-    tables = {}
+    tables: dict[str, pd.DataFrame] = {}
     for name in names:
         tables[name] = _features(texts[name], *parts[name], head, head.classes_)
         tables[name].to_parquet(cache / f"{name}.parquet", index=False)
@@ -106,19 +123,22 @@ def mixed_window(tables: dict[str, pd.DataFrame], shift: str | None, share: floa
     """One window of `size` rows: banking77 test traffic with `share` of it drawn from `shift`."""
     n_shift = int(round(share * size)) if shift else 0
     parts = [tables["banking77"].sample(n=size - n_shift, replace=True, random_state=rng.integers(1 << 31))]
-    if n_shift:
+    if shift and n_shift:
         parts.append(tables[shift].sample(n=n_shift, replace=True, random_state=rng.integers(1 << 31)))
     return pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=rng.integers(1 << 31))
 
 
-def _m3(tables: dict[str, pd.DataFrame], windows: int, seed: int) -> dict:
+def _m3(tables: dict[str, pd.DataFrame], windows: int, seed: int) -> dict[str, ShiftResult]:
     from services.kernel.features import EMBEDDING_FEATURES, NUMERIC_FEATURES
     from services.monitor.domain.drift import judge_window
 
     ref = {c: tables["reference"][c].to_numpy() for c in FEATURE_NAMES}
-    rng, out = np.random.default_rng(seed), {}
-    for shift, share in [(None, 0.0), ("clinc150", 0.3), ("clinc150", 1.0), ("hwu64", 0.3), ("hwu64", 1.0)]:
-        drifted, times = [], []
+    rng = np.random.default_rng(seed)
+    out: dict[str, ShiftResult] = {}
+    mixes: list[tuple[str | None, float]] = [(None, 0.0), ("clinc150", 0.3), ("clinc150", 1.0), ("hwu64", 0.3), ("hwu64", 1.0)]
+    for shift, share in mixes:
+        drifted: list[bool] = []
+        times: list[float] = []
         for _ in range(windows):
             w = mixed_window(tables, shift, share, 500, rng)
             started = time.perf_counter()
@@ -132,7 +152,7 @@ def _m3(tables: dict[str, pd.DataFrame], windows: int, seed: int) -> dict:
     return out
 
 
-def _synthetic(n: int, start_ms: int) -> list:
+def _synthetic(n: int, start_ms: int) -> list[Outgoing]:
     from tuneline.events.v1 import events_pb2 as ev
 
     from services.kernel.events import Outgoing
@@ -145,7 +165,7 @@ def _synthetic(n: int, start_ms: int) -> list:
                      "bench") for k in range(n)]
 
 
-def _ledger_timings(store) -> tuple[np.ndarray, np.ndarray]:
+def _ledger_timings(store: Store) -> tuple[np.ndarray, np.ndarray]:
     """(ce_time, processed_at) in seconds for every event the ledger consumer committed."""
     import sqlalchemy as sa
 
@@ -161,7 +181,7 @@ def _ledger_timings(store) -> tuple[np.ndarray, np.ndarray]:
     return np.array(sent), np.array(done)
 
 
-def _k1_k3(events: int, rate: float) -> dict:
+def _k1_k3(events: int, rate: float) -> dict[str, float]:
     """K1: a backlog of `events` ingested by a monitor process; K3: receipt latency at `rate` events/s."""
     import subprocess
     import sys
@@ -209,7 +229,7 @@ def _k1_k3(events: int, rate: float) -> dict:
         proc.wait(60)
 
 
-def _wait_rows(store, n: int, timeout_s: float) -> None:
+def _wait_rows(store: Store, n: int, timeout_s: float) -> None:
     import sqlalchemy as sa
 
     from services.monitor.store import LedgerRow
@@ -223,11 +243,12 @@ def _wait_rows(store, n: int, timeout_s: float) -> None:
     raise TimeoutError(f"the monitor did not ingest {n} events in {timeout_s:.0f}s")
 
 
-def run_bench(out: str = "", events: int = 20000, rate: float = 200.0) -> dict:
+def run_bench(out: str = "", events: int = 20000, rate: float = 200.0) -> dict[str, object]:
     """K1 (ingest rate), K3 (produce -> ledger commit p99), M1 (decision time per window), M3 (drift)."""
-    result = {"m3": _m3(build_traffic(), windows=20, seed=11)}
+    m3 = _m3(build_traffic(), windows=20, seed=11)
+    result: dict[str, object] = {"m3": m3}
     result.update(_k1_k3(events, rate))
-    judge_ms = max(v["judge_ms_median"] for v in result["m3"].values())
+    judge_ms = max(v["judge_ms_median"] for v in m3.values())
     # M1: a 500-request window at the S3 peak (~hundreds of req/s on this CPU) spans >= 1 s.
     result["m1_judge_ms_per_window"] = judge_ms
     result["m1_ratio_at_500_rps"] = judge_ms / 1000.0

@@ -18,18 +18,20 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 import grpc
 import torch
 from tuneline.serving.v1 import inference_pb2 as pb
 
 from benchmarks.report import percentile, spread, write_result
-from services.deployer.domain.routing import GoalRoute, RoutingTable, Slot
+from services.deployer.domain.routing import GoalRoute, Role, RoutingTable, Slot
 from services.deployer.entrypoints.grpc_server import InferenceClient, InferenceServer, build_server
 from services.deployer.serving.config import ServingConfig
-from services.deployer.serving.inference_log import KafkaInferenceLog, NullLog
+from services.deployer.serving.inference_log import KafkaInferenceLog, LogSink, NullLog
 from services.deployer.serving.outcome import NoObserver
 from services.deployer.serving.pool import AdapterPool
 from services.kernel.settings import REPO_ROOT, Settings
@@ -38,8 +40,26 @@ BASE = "bundled:all-MiniLM-L6-v2"
 TOKEN = "bench-token"
 AUTH = (("authorization", f"Bearer {TOKEN}"),)
 FLOP_PER_TOKEN = 21.5e6  # MiniLM-L6: 10.6 M matmul weights x 2 (BENCHMARKS.md)
-PROFILES = {"smoke": {"seconds": 1.5, "reps": 5, "s1_requests": 100, "hot_loads": 5},
-            "full": {"seconds": 5.0, "reps": 7, "s1_requests": 400, "hot_loads": 10}}
+
+
+class Profile(TypedDict):
+    """How long and how often each arm runs."""
+
+    seconds: float
+    reps: int
+    s1_requests: int
+    hot_loads: int
+
+
+PROFILES: dict[str, Profile] = {"smoke": {"seconds": 1.5, "reps": 5, "s1_requests": 100, "hot_loads": 5},
+                                "full": {"seconds": 5.0, "reps": 7, "s1_requests": 400, "hot_loads": 10}}
+
+# Throughput and p99 of an arm over a base (ratio_arms); "must" and "pass" are added by _judge
+# ("pass" is a keyword, hence the functional form).
+RatioResult = TypedDict("RatioResult", {
+    "throughput_ratio": dict[str, float], "p99_ratio": dict[str, float], "base_rps": dict[str, float],
+    "arm_rps": dict[str, float], "base_p99_ms": dict[str, float], "arm_p99_ms": dict[str, float], "failed": int,
+    "unlogged": NotRequired[int], "must": NotRequired[str], "pass": NotRequired[bool]})
 
 
 @dataclass
@@ -72,7 +92,7 @@ def matmul_peak(n: int = 1024, reps: int = 10) -> float:
     return 2 * n**3 / best
 
 
-def _timed(fn) -> float:
+def _timed(fn: Callable[[], object]) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
@@ -104,7 +124,7 @@ def make_adapter(out: Path, seed: int) -> tuple[str, Path]:
     return modeling.adapter_digest(out), out
 
 
-def slot(digest: str, folder: Path, role: str = "champion", percent: int = 100) -> Slot:
+def slot(digest: str, folder: Path, role: Role = "champion", percent: int = 100) -> Slot:
     return Slot(digest, role, percent, f"bench-{role}", "sha256:" + "0" * 64, "sha256:" + "1" * 64, "bench", folder)
 
 
@@ -130,7 +150,7 @@ class Bench:
         self.settings = Settings(grpc_tokens=[TOKEN], deployer_address="127.0.0.1:0", state_dir=work / "state",
                                  namespace=f"bench{uuid.uuid4().hex[:8]}.")
 
-    def server(self, config: ServingConfig, log_sink=None) -> InferenceClient:
+    def server(self, config: ServingConfig, log_sink: LogSink | None = None) -> InferenceClient:
         s = build_server(self.settings, self.routing, self.pool, NoObserver(), log_sink or NullLog(), config=config)
         s.start()
         self.servers.append(s)
@@ -142,7 +162,7 @@ class Bench:
 
 
 def closed_loop(client: InferenceClient, goal: str, corpus: list[str], concurrency: int, seconds: float,
-                metadata: tuple = AUTH) -> Arm:
+                metadata: tuple[tuple[str, str], ...] = AUTH) -> Arm:
     """C threads asking back to back for `seconds`; latencies of every completed request."""
     lat: list[list[float]] = [[] for _ in range(concurrency)]
     failed = [0] * concurrency
@@ -170,7 +190,7 @@ def closed_loop(client: InferenceClient, goal: str, corpus: list[str], concurren
     return Arm(len(flat), sum(failed), time.perf_counter() - started, flat)
 
 
-def interleaved(arms: dict[str, callable], reps: int) -> dict[str, list[Arm]]:
+def interleaved(arms: dict[str, Callable[[], Arm]], reps: int) -> dict[str, list[Arm]]:
     """Run each arm once per repetition, in order, after one warm-up round."""
     for fn in arms.values():
         fn()
@@ -181,9 +201,9 @@ def interleaved(arms: dict[str, callable], reps: int) -> dict[str, list[Arm]]:
     return out
 
 
-def sequential(call, corpus: list[str], n: int) -> Arm:
+def sequential(call: Callable[[str], object], corpus: list[str], n: int) -> Arm:
     """n calls one after another (concurrency 1); latency of each."""
-    lat = []
+    lat: list[float] = []
     started = time.perf_counter()
     for i in range(n):
         t = time.perf_counter()
@@ -192,7 +212,7 @@ def sequential(call, corpus: list[str], n: int) -> Arm:
     return Arm(n, 0, time.perf_counter() - started, lat)
 
 
-def s1(b: Bench, batching: InferenceClient, p: dict) -> dict:
+def s1(b: Bench, batching: InferenceClient, p: Profile) -> dict[str, object]:
     """gRPC (auth, validation, batcher, policy) over an in-process model call, concurrency 1."""
     digest = b.a[0]
     runs = interleaved({
@@ -209,7 +229,7 @@ def s1(b: Bench, batching: InferenceClient, p: dict) -> dict:
             "pass": statistics.median(d50) <= 0.5 and statistics.median(d99) <= 2.0}
 
 
-def ratio_arms(base: callable, arm: callable, reps: int) -> dict:
+def ratio_arms(base: Callable[[], Arm], arm: Callable[[], Arm], reps: int) -> RatioResult:
     """Throughput and p99 ratios (arm / base) per repetition."""
     runs = interleaved({"base": base, "arm": arm}, reps)
     pairs = list(zip(runs["arm"], runs["base"], strict=True))
@@ -221,7 +241,7 @@ def ratio_arms(base: callable, arm: callable, reps: int) -> dict:
             "failed": sum(a.failed + x.failed for a, x in pairs)}
 
 
-def s4b(b: Bench, batching: InferenceClient, p: dict) -> dict:
+def s4b(b: Bench, batching: InferenceClient, p: Profile) -> dict[str, object]:
     """Hot-load: from pool.load() of a new adapter until a request is answered by it, under steady load."""
     seen: list[tuple[float, str]] = []
     failed = [0]
@@ -243,7 +263,8 @@ def s4b(b: Bench, batching: InferenceClient, p: dict) -> dict:
     threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
-    until_served, load_ms = [], []
+    until_served: list[float] = []
+    load_ms: list[float] = []
     for new in fresh:
         time.sleep(0.3)
         t0 = time.perf_counter()
@@ -265,7 +286,7 @@ def s4b(b: Bench, batching: InferenceClient, p: dict) -> dict:
             "pass": statistics.median(until_served) <= 200 and failed[0] == 0}
 
 
-def run(profile: str = "smoke", out: Path | None = None) -> dict:
+def run(profile: str = "smoke", out: Path | None = None) -> dict[str, object]:
     """Every serving benchmark; writes one JSON and returns it."""
     p = PROFILES[profile]
     torch.set_num_threads(1)
@@ -275,21 +296,24 @@ def run(profile: str = "smoke", out: Path | None = None) -> dict:
         try:
             one = b.server(ServingConfig(max_batch_size=1, max_wait_ms=0))
             batching = b.server(ServingConfig(max_batch_size=16, max_wait_ms=2.0))
-            result = {"profile": profile, "torch_threads": 1, "device": b.pool.device,
-                      "matmul_peak_gflops": peak / 1e9, "s1": s1(b, batching, p)}
-            loop = lambda client, goal: lambda: closed_loop(client, goal, b.texts, 8, p["seconds"])  # noqa: E731
-            result["s3"] = ratio_arms(loop(one, "one"), loop(batching, "one"), p["reps"])
-            result["s4"] = ratio_arms(loop(batching, "one"), loop(batching, "two"), p["reps"])
+            result: dict[str, object] = {"profile": profile, "torch_threads": 1, "device": b.pool.device,
+                                         "matmul_peak_gflops": peak / 1e9, "s1": s1(b, batching, p)}
+
+            def loop(client: InferenceClient, goal: str) -> Callable[[], Arm]:
+                return lambda: closed_loop(client, goal, b.texts, 8, p["seconds"])
+
+            result["s3"] = s3 = ratio_arms(loop(one, "one"), loop(batching, "one"), p["reps"])
+            result["s4"] = s4 = ratio_arms(loop(batching, "one"), loop(batching, "two"), p["reps"])
             result["s4b"] = s4b(b, batching, p)
-            result["s6"] = s6(b, loop, p)
+            result["s6"] = s6_result = s6(b, loop, p)
         finally:
             b.close()
-    _judge(result)
+    _judge(s3, s4, s6_result)
     result["written_to"] = str(write_result("serve", result, out))
     return result
 
 
-def s6(b: Bench, loop, p: dict) -> dict:
+def s6(b: Bench, loop: Callable[[InferenceClient, str], Callable[[], Arm]], p: Profile) -> RatioResult:
     """Inference logging to the real Kafka broker on vs off, concurrency 8."""
     from services.kernel.bus.topics import ensure_topics
 
@@ -302,16 +326,16 @@ def s6(b: Bench, loop, p: dict) -> dict:
     return r
 
 
-def _judge(r: dict) -> None:
-    r["s3"]["must"] = "throughput >= 1.8x, p99 <= 1.5x"
-    r["s3"]["pass"] = r["s3"]["throughput_ratio"]["median"] >= 1.8 and r["s3"]["p99_ratio"]["median"] <= 1.5
-    r["s4"]["must"] = "throughput >= 0.90x, p99 <= 1.15x"
-    r["s4"]["pass"] = r["s4"]["throughput_ratio"]["median"] >= 0.90 and r["s4"]["p99_ratio"]["median"] <= 1.15
-    r["s6"]["must"] = "throughput >= 0.97x"
-    r["s6"]["pass"] = r["s6"]["throughput_ratio"]["median"] >= 0.97
+def _judge(s3: RatioResult, s4: RatioResult, s6: RatioResult) -> None:
+    s3["must"] = "throughput >= 1.8x, p99 <= 1.5x"
+    s3["pass"] = s3["throughput_ratio"]["median"] >= 1.8 and s3["p99_ratio"]["median"] <= 1.5
+    s4["must"] = "throughput >= 0.90x, p99 <= 1.15x"
+    s4["pass"] = s4["throughput_ratio"]["median"] >= 0.90 and s4["p99_ratio"]["median"] <= 1.15
+    s6["must"] = "throughput >= 0.97x"
+    s6["pass"] = s6["throughput_ratio"]["median"] >= 0.97
 
 
-def profile_main(run_profile, doc: str, argv: list[str] | None = None) -> None:
+def profile_main(run_profile: Callable[[str, Path | None], object], doc: str, argv: list[str] | None = None) -> None:
     """A serving benchmark's command line: --profile smoke|full [--out FILE]; prints the result JSON."""
     import json
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import socket
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import torch
@@ -24,6 +25,9 @@ from benchmarks.serve import AUTH, BASE, PROFILES, Bench, closed_loop, profile_m
 from services.deployer.entrypoints.grpc_server import InferenceClient
 from services.deployer.serving.config import ServingConfig
 
+if TYPE_CHECKING:
+    from tuneline.serving.v1 import inference_pb2 as pb
+
 APP = "s5"
 SERVICER = "tuneline.serving.v1.inference_pb2_grpc.add_InferenceServicer_to_server"
 
@@ -31,7 +35,8 @@ SERVICER = "tuneline.serving.v1.inference_pb2_grpc.add_InferenceServicer_to_serv
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def ray_serve_client(digest: str, folder: Path, work: Path) -> InferenceClient:
@@ -40,7 +45,6 @@ def ray_serve_client(digest: str, folder: Path, work: Path) -> InferenceClient:
     from ray import serve
     from ray.serve.config import gRPCOptions
 
-    @serve.deployment(num_replicas=1, max_ongoing_requests=64, ray_actor_options={"num_cpus": 1})
     class RayInference:
         def __init__(self) -> None:
             from services.deployer.serving.pool import AdapterPool
@@ -55,22 +59,24 @@ def ray_serve_client(digest: str, folder: Path, work: Path) -> InferenceClient:
             best = p.probs.argmax(axis=1)
             return [(p.labels[int(i)], float(p.probs[n, i])) for n, i in enumerate(best)]
 
-        async def Predict(self, request):  # noqa: ANN001 - the proto's method name
+        async def Predict(self, request: pb.PredictRequest) -> pb.PredictResponse:  # the proto's method name
             from tuneline.serving.v1 import inference_pb2 as pb
 
             label, confidence = await self.scored(request.text)
             return pb.PredictResponse(label=label, confidence=confidence, adapter_digest=digest,
                                       request_id=request.request_id)
 
+    # The decorator applied by a call: a class decorator's result is invisible to the type checker.
+    deployment = serve.deployment(num_replicas=1, max_ongoing_requests=64, ray_actor_options={"num_cpus": 1})(RayInference)
     port = _free_port()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     serve.start(grpc_options=gRPCOptions(port=port, grpc_servicer_functions=[SERVICER]),
                 http_options={"port": _free_port()})
-    serve.run(RayInference.bind(), name=APP, route_prefix="/" + APP)
+    serve.run(deployment.bind(), name=APP, route_prefix="/" + APP)
     return InferenceClient(grpc.insecure_channel(f"127.0.0.1:{port}"))
 
 
-def run(profile: str = "smoke", out: Path | None = None) -> dict:
+def run(profile: str = "smoke", out: Path | None = None) -> dict[str, object]:
     """S5 on this machine; writes one JSON and returns it."""
     from ray import serve
 
@@ -89,15 +95,16 @@ def run(profile: str = "smoke", out: Path | None = None) -> dict:
             r = ratio_arms(lambda: closed_loop(theirs, "one", texts, 8, p["seconds"], to_ray),
                            lambda: closed_loop(ours, "one", texts, 8, p["seconds"]), p["reps"])
         finally:
-            serve.shutdown()
+            serve.shutdown()  # type: ignore[no-untyped-call]  # ray.serve.shutdown is unannotated
             if server is not None:
                 serve_process.stop(server)
             b.close()
-    r.update(profile=profile, baseline="Ray Serve (gRPC proxy, @serve.batch 16 / 2 ms, 1 replica)",
-             arm="Tuneline's server in its own process (16 / 2 ms)", must="throughput >= 1.5x, p99 <= 0.7x")
-    r["pass"] = r["throughput_ratio"]["median"] >= 1.5 and r["p99_ratio"]["median"] <= 0.7
-    r["written_to"] = str(write_result("serve-ray", r, out))
-    return r
+    result: dict[str, object] = {
+        **r, "profile": profile, "baseline": "Ray Serve (gRPC proxy, @serve.batch 16 / 2 ms, 1 replica)",
+        "arm": "Tuneline's server in its own process (16 / 2 ms)", "must": "throughput >= 1.5x, p99 <= 0.7x"}
+    result["pass"] = r["throughput_ratio"]["median"] >= 1.5 and r["p99_ratio"]["median"] <= 0.7
+    result["written_to"] = str(write_result("serve-ray", result, out))
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:

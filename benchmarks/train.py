@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Literal, TypedDict
 
 import pandas as pd
 import torch
@@ -26,12 +27,35 @@ from rich.console import Console
 from benchmarks.report import spread, write_result
 from services.kernel.goal import ApproachSpec
 from services.kernel.settings import REPO_ROOT
-from services.trainer.adapters.training_loop import OUTCOME_FILE, LoopConfig, train
+from services.trainer.adapters.training_loop import OUTCOME_FILE, CurvePoint, LoopConfig, train
 
 console = Console()
 BASE = "bundled:all-MiniLM-L6-v2"
-PROFILES = {"quick": {"rows": 256, "max_length": 32, "reps": 2, "t4_rows": 256},
-            "full": {"rows": 2000, "max_length": 64, "reps": 5, "t4_rows": 2000}}
+
+
+class Profile(TypedDict):
+    """Rows and repetitions of one profile."""
+
+    rows: int
+    max_length: int
+    reps: int
+    t4_rows: int
+
+
+class Outcome(TypedDict, total=False):
+    """A run's outcome.json (training_loop._finish) plus its wall time; a Ray run carries only some keys."""
+
+    status: str
+    reason: str
+    curve: list[CurvePoint]
+    steps: int
+    stats: dict[str, float]
+    metrics: dict[str, float]
+    wall: float
+
+
+PROFILES: dict[str, Profile] = {"quick": {"rows": 256, "max_length": 32, "reps": 2, "t4_rows": 256},
+                                "full": {"rows": 2000, "max_length": 64, "reps": 5, "t4_rows": 2000}}
 
 
 class _Session:
@@ -43,12 +67,12 @@ class _Session:
     def latest_checkpoint(self) -> Path | None:
         return None
 
-    def report(self, metrics: dict, checkpoint_dir: Path | None) -> None:
+    def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
         if self.world_size > 1:
             torch.distributed.barrier()  # Ray's report is a barrier too
 
 
-def _config(rows: int, max_length: int, method: str = "lora", threads: int = 1) -> LoopConfig:
+def _config(rows: int, max_length: int, method: Literal["lora", "full"] = "lora", threads: int = 1) -> LoopConfig:
     # A seeded sample: the CSV is grouped by label, so its head would hold a handful of intents.
     df = pd.read_csv(REPO_ROOT / "datasets" / "banking77" / "train.csv").sample(rows + 200, random_state=17)
     labels = sorted(df.label.unique())
@@ -61,11 +85,11 @@ def _config(rows: int, max_length: int, method: str = "lora", threads: int = 1) 
                       max_grad_norm=1.0, checkpoint_every=10**9, explode_grad_norm=1e6, threads=threads, log_every=10)
 
 
-def _local_run(cfg: LoopConfig) -> dict:
+def _local_run(cfg: LoopConfig) -> Outcome:
     with tempfile.TemporaryDirectory() as work:
         began = time.perf_counter()
         train(cfg, _Session(), Path(work))
-        outcome = json.loads((Path(work) / "final" / OUTCOME_FILE).read_text())
+        outcome: Outcome = json.loads((Path(work) / "final" / OUTCOME_FILE).read_text())
         outcome["wall"] = time.perf_counter() - began
         return outcome
 
@@ -90,8 +114,7 @@ def _matmul_weights() -> int:
 
 
 def _ddp_worker(rank: int, cfg: LoopConfig, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.distributed.init_process_group("gloo", rank=rank, world_size=2)
+    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     with tempfile.TemporaryDirectory() as work:
         train(cfg, _Session(rank, 2), Path(work))
         if rank == 0:
@@ -99,20 +122,21 @@ def _ddp_worker(rank: int, cfg: LoopConfig, port: int, out: str) -> None:
     torch.distributed.destroy_process_group()
 
 
-def ddp_run(cfg: LoopConfig) -> dict:
+def ddp_run(cfg: LoopConfig) -> Outcome:
     """The same loop under plain torch DDP: 2 spawned processes, gloo."""
-    import torch.multiprocessing as mp
+    from torch.multiprocessing.spawn import spawn
 
     with tempfile.TemporaryDirectory() as work:
         out = str(Path(work) / "outcome.json")
         began = time.perf_counter()
-        mp.spawn(_ddp_worker, args=(cfg, 29500 + os.getpid() % 1000, out), nprocs=2, join=True)
-        outcome = json.loads(Path(out).read_text())
+        # torch's spawn is unannotated.
+        spawn(_ddp_worker, args=(cfg, 29500 + os.getpid() % 1000, out), nprocs=2, join=True)  # type: ignore[no-untyped-call]
+        outcome: Outcome = json.loads(Path(out).read_text())
         outcome["wall"] = time.perf_counter() - began
         return outcome
 
 
-def ray_run(cfg: LoopConfig) -> dict:
+def ray_run(cfg: LoopConfig) -> Outcome:
     """The same loop under Ray Train: TorchTrainer with 2 workers."""
     from services.trainer.adapters import ray_training
 
@@ -124,13 +148,15 @@ def ray_run(cfg: LoopConfig) -> dict:
     return {"stats": out.stats, "metrics": out.metrics, "wall": wall, "status": out.status}
 
 
-def _samples_per_s(outcome: dict, world: int) -> float:
+def _samples_per_s(outcome: Outcome, world: int) -> float:
     return outcome["stats"]["samples"] * world / outcome["stats"]["step_seconds"]
 
 
-def t1(cfg: LoopConfig, reps: int) -> dict:
+def t1(cfg: LoopConfig, reps: int) -> dict[str, dict[str, float]]:
     """Ray Train vs plain DDP, arms interleaved."""
-    ray_rates, ddp_rates, fixed = [], [], []
+    ray_rates: list[float] = []
+    ddp_rates: list[float] = []
+    fixed: list[float] = []
     for _ in range(reps):
         r, d = ray_run(cfg), ddp_run(cfg)
         ray_rates.append(_samples_per_s(r, 2))
@@ -141,10 +167,12 @@ def t1(cfg: LoopConfig, reps: int) -> dict:
             "T1b_ray_fixed_cost_s": spread(fixed)}
 
 
-def t2_t3(rows: int, max_length: int, reps: int, weights: int) -> dict:
+def t2_t3(rows: int, max_length: int, reps: int, weights: int) -> dict[str, object]:
     """LoRA and full fine-tuning in one process (2 threads), interleaved, against the matmul peak."""
     lora_cfg, full_cfg = _config(rows, max_length, "lora", 2), _config(rows, max_length, "full", 2)
-    lora, full, peaks = [], [], []
+    lora: list[Outcome] = []
+    full: list[Outcome] = []
+    peaks: list[float] = []
     for _ in range(reps):
         peaks.append(matmul_peak(2))
         lora.append(_local_run(lora_cfg))
@@ -165,11 +193,11 @@ def t2_t3(rows: int, max_length: int, reps: int, weights: int) -> dict:
     }
 
 
-def _state_bytes(lora_cfg: LoopConfig, full_cfg: LoopConfig) -> dict:
+def _state_bytes(lora_cfg: LoopConfig, full_cfg: LoopConfig) -> dict[str, float]:
     """Trainable parameters + their gradients + AdamW's two moments, in bytes, for both methods."""
     from services.kernel.modeling import build_classifier
 
-    sizes = {}
+    sizes: dict[str, float] = {}
     for name, cfg in (("lora", lora_cfg), ("full", full_cfg)):
         model, _ = build_classifier(BASE, cfg.labels, cfg.approach, cfg.seed)
         trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
@@ -178,7 +206,7 @@ def _state_bytes(lora_cfg: LoopConfig, full_cfg: LoopConfig) -> dict:
     return sizes
 
 
-def t4(rows: int, max_length: int) -> dict:
+def t4(rows: int, max_length: int) -> dict[str, float | None]:
     """Our loop vs HF Trainer + PEFT on the same rows, model, LoRA config, lr, batch, epochs and threads."""
     cfg = _config(rows, max_length, "lora", 2)
     ours = _local_run(cfg)
@@ -196,12 +224,12 @@ class _WithLoss(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids, attention_mask, labels):  # noqa: ANN001 - Trainer's calling convention
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         logits = self.model(input_ids, attention_mask)
         return {"loss": torch.nn.functional.cross_entropy(logits, labels), "logits": logits}
 
 
-def hf_trainer_run(cfg: LoopConfig) -> dict:
+def hf_trainer_run(cfg: LoopConfig) -> dict[str, float]:
     """HF Trainer + PEFT LoRA with dynamic padding (DataCollatorWithPadding), default random sampler."""
     import transformers.trainer as hf_trainer
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
@@ -210,7 +238,8 @@ def hf_trainer_run(cfg: LoopConfig) -> dict:
 
     # The repo's datasets/ folder (run from the repo root) looks like the HF `datasets` package to
     # transformers' availability check, which is not installed: tell the Trainer it is absent.
-    hf_trainer.is_datasets_available = lambda: False
+    # transformers.trainer imports the check without re-exporting it; it is patched where Trainer looks it up.
+    hf_trainer.is_datasets_available = lambda: False  # type: ignore[attr-defined]
 
     torch.set_num_threads(cfg.threads)
     model, tok = build_classifier(cfg.base_model, cfg.labels, cfg.approach, cfg.seed)
@@ -232,15 +261,15 @@ def hf_trainer_run(cfg: LoopConfig) -> dict:
     return {"samples_per_s": metrics["train_samples_per_second"], "accuracy": accuracy, "wall": metrics["train_runtime"]}
 
 
-def run_bench(profile: str = "quick", out: str = "") -> dict:
+def run_bench(profile: str = "quick", out: str = "") -> dict[str, object]:
     """Run T1-T4 with a profile and write one JSON result."""
     p = PROFILES[profile]
     torch.manual_seed(0)
     weights = _matmul_weights()
-    result = {"profile": profile, "config": p, "matmul_weights": weights,
-              "T2_T3": t2_t3(p["rows"], p["max_length"], p["reps"], weights),
-              "T4": t4(p["t4_rows"], p["max_length"]),
-              "T1": t1(_config(p["rows"], p["max_length"]), max(1, p["reps"] - 1))}
+    result: dict[str, object] = {"profile": profile, "config": p, "matmul_weights": weights,
+                                 "T2_T3": t2_t3(p["rows"], p["max_length"], p["reps"], weights),
+                                 "T4": t4(p["t4_rows"], p["max_length"]),
+                                 "T1": t1(_config(p["rows"], p["max_length"]), max(1, p["reps"] - 1))}
     path = write_result("train", result, Path(out) if out else None)
     console.print_json(json.dumps(result))
     console.print(f"-> {path}")

@@ -15,7 +15,7 @@ from services.kernel import broker
 from services.kernel.bus.topics import broker_reachable, ensure_topics
 from services.kernel.settings import Settings
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # noqa: TID251 -- the test process and its children load models offline
 
 
 @pytest.fixture(scope="session")

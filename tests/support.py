@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -19,9 +21,21 @@ from services.kernel.settings import Settings
 REPO = Path(__file__).resolve().parents[1]
 
 
+def free_ports(n: int = 1) -> list[int]:
+    """Ports free right now, handed out by the kernel: never a fixed range, where an ephemeral client port can sit."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment that makes a child process see the same settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNELINE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNELINE_")}  # noqa: TID251 -- a child process's environment
     env.update({
         "TUNELINE_STATE_DIR": str(settings.state_dir),
         "TUNELINE_NAMESPACE": settings.namespace,
@@ -83,7 +97,8 @@ class EventLog:
         topic = settings.topic(event)
         md = self.consumer.list_topics(topic, timeout=10).topics[topic]
         self.consumer.assign([TopicPartition(topic, p, 0) for p in md.partitions])
-        self.items: list[Incoming] = []
+        # Events of the type named by `event`, chosen at run time: tests read their messages' fields by name.
+        self.items: list[Incoming[Any]] = []
         self.records: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
 
     def poll(self, seconds: float = 0.2) -> None:
@@ -93,18 +108,22 @@ class EventLog:
             msg = self.consumer.poll(0.05)
             if msg is None or msg.error():
                 continue
-            self.records.append((msg.key(), msg.value(), msg.headers() or []))
+            # A consumed record's headers are (key, bytes) pairs (confluent_kafka types headers() as what produce() takes);
+            # a record without an error has its topic, partition and offset.
+            self.records.append((msg.key(), msg.value(), cast("list[tuple[str, bytes]]", msg.headers() or [])))
             if not self.raw:
-                self.items.append(decode(msg.value(), msg.headers(), topic=msg.topic(), partition=msg.partition(), offset=msg.offset()))
+                self.items.append(decode(msg.value(), cast("list[tuple[str, bytes]] | None", msg.headers()), topic=cast(str, msg.topic()),
+                                         partition=cast(int, msg.partition()), offset=cast(int, msg.offset())))
 
-    def wait(self, count: int, timeout_s: float = 60.0, where: Callable[[Incoming], bool] = lambda _: True) -> list[Incoming]:
+    def wait(self, count: int, timeout_s: float = 60.0,
+             where: Callable[[Incoming[Any]], bool] = lambda _: True) -> list[Incoming[Any]]:
         """Poll until at least `count` matching events arrived; returns the matching ones."""
-        def enough() -> list[Incoming] | None:
+        def enough() -> list[Incoming[Any]] | None:
             self.poll()
             found = [i for i in self.items if where(i)]
             return found if len(found) >= count else None
 
-        return wait_for(enough, timeout_s, f"{count} {self.event} event(s)")  # type: ignore[return-value]
+        return cast("list[Incoming[Any]]", wait_for(enough, timeout_s, f"{count} {self.event} event(s)"))
 
     def close(self) -> None:
         """Leave the topic."""

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING, Protocol
 
 from services.deployer import handlers
+from services.deployer.control.traffic import AdapterLoader
 from services.deployer.controller import Controller
 from services.deployer.domain.routing import RoutingTable
 from services.deployer.entrypoints.admin import AdminServicer
 from services.deployer.settings import DeployerSettings
 from services.deployer.store import MIGRATIONS, SERVICE
 from services.kernel.blobs import BlobStore
-from services.kernel.bus.consumer import Subscription
+from services.kernel.bus.consumer import Handler, Subscription
+from services.kernel.events import Outgoing
 from services.kernel.runtime import ServiceRuntime
 from services.kernel.store import Store
+
+if TYPE_CHECKING:
+    # Imported for annotations only: build() imports the serving side (Kafka, torch) when it runs.
+    from services.deployer.entrypoints.grpc_server import InferenceServer, ServingPool
+    from services.deployer.serving.inference_log import LogSink
+
+    class DeployerPool(AdapterLoader, ServingPool, Protocol):
+        """The pool as the deployer uses it: the controller loads and unloads adapters, the server serves them."""
+
 
 CONSUMER = "deployer"
 
@@ -27,14 +40,14 @@ class Deployer:
     store: Store
     routing: RoutingTable
     controller: Controller
-    server: object
+    server: InferenceServer
     runtime: ServiceRuntime
 
 
 class _Started:
     """Starts the controller (restoring rollouts) before the server answers, stops it after."""
 
-    def __init__(self, controller: Controller, server: object) -> None:
+    def __init__(self, controller: Controller, server: InferenceServer) -> None:
         self.controller, self.server = controller, server
 
     def start(self) -> None:
@@ -48,14 +61,17 @@ class _Started:
 
 def subscriptions(controller: Controller) -> list[Subscription]:
     """The events the deployer consumes and their handlers."""
-    bind = lambda fn: partial(fn, controller=controller)  # noqa: E731
+    def bind(fn: Callable[..., list[Outgoing]]) -> Handler:
+        return partial(fn, controller=controller)
+
     return [Subscription("goal.applied", bind(handlers.on_goal_applied), CONSUMER),
             Subscription("eval.passed", bind(handlers.on_eval_passed), CONSUMER),
             Subscription("rollback.requested", bind(handlers.on_rollback_requested), CONSUMER),
             Subscription("drift.detected", bind(handlers.on_drift_detected), CONSUMER)]
 
 
-def build(settings: DeployerSettings | None = None, pool: object | None = None, log_sink: object | None = None) -> Deployer:
+def build(settings: DeployerSettings | None = None, pool: DeployerPool | None = None,
+          log_sink: LogSink | None = None) -> Deployer:
     """Build the whole deployer; nothing runs until `runtime.run()` (or the server/controller start)."""
     from services.deployer.entrypoints.grpc_server import build_server
     from services.deployer.serving.inference_log import KafkaInferenceLog

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 from services.evaluator import handlers, job
 from services.evaluator.adapters.model import load_scorer
@@ -11,6 +12,7 @@ from services.evaluator.store import MIGRATIONS
 from services.kernel.blobs import BlobStore
 from services.kernel.bus.consumer import Subscription
 from services.kernel.jobs import JobRunner
+from services.kernel.modeling import LoadedClassifier
 from services.kernel.runtime import ServiceRuntime
 from services.kernel.store import Store
 
@@ -28,7 +30,7 @@ def deps(settings: EvaluatorSettings, store: Store) -> job.EvalDeps:
     return job.EvalDeps(store=store, blobs=BlobStore.from_settings(settings), settings=settings, load_scorer=loader)
 
 
-def _load(settings: EvaluatorSettings, base_model: str, folder, digest: str):  # noqa: ANN001, ANN202
+def _load(settings: EvaluatorSettings, base_model: str, folder: Path, digest: str) -> LoadedClassifier:
     return load_scorer(base_model, folder, digest, settings.evaluator_device, settings.evaluator_torch_threads)
 
 

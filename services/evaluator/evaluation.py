@@ -27,9 +27,16 @@ T = TypeVar("T")
 
 
 class Scored(Protocol):
-    probs: np.ndarray
-    embeddings: np.ndarray
-    token_counts: np.ndarray
+    """What a Scorer returns (read-only: kernel.modeling's Predictions is a frozen dataclass)."""
+
+    @property
+    def probs(self) -> np.ndarray: ...
+
+    @property
+    def embeddings(self) -> np.ndarray: ...
+
+    @property
+    def token_counts(self) -> np.ndarray: ...
 
 
 class Scorer(Protocol):

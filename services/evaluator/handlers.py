@@ -68,7 +68,8 @@ def on_goal_applied(incoming: Incoming[ev.GoalApplied], session: Session) -> lis
     return []
 
 
-def _set_champion(session: Session, incoming: Incoming, goal: str, digest: str) -> None:
+def _set_champion(session: Session, incoming: Incoming[ev.DeploymentPromoted] | Incoming[ev.DeploymentRolledBack],
+                  goal: str, digest: str) -> None:
     row = session.get(ChampionRow, goal)
     if row is not None and row.event_time.replace(tzinfo=incoming.time.tzinfo) > incoming.time:
         log.info("ignoring stale %s for %s", incoming.type, goal)

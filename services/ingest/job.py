@@ -139,7 +139,8 @@ def _rejected(p: ev.DatasetPublished, event_id: str, certificate: list[GateOutco
 
 
 def _certificate_json(certificate: list[GateOutcome]) -> bytes:
-    return canonical_json([{"gate": g.gate, "passed": g.passed, "reason": g.reason, "counts": g.counts, "examples": list(g.examples)} for g in certificate])
+    return canonical_json([{"gate": g.gate, "passed": g.passed, "reason": g.reason, "counts": g.counts, "examples": list(g.examples)}
+                           for g in certificate])
 
 
 def _register(p: ev.DatasetPublished, event_id: str, plan: Plan, result: Certified, deps: IngestDeps) -> list[Outgoing]:

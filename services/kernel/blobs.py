@@ -12,7 +12,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import fsspec
@@ -100,7 +100,7 @@ class BlobStore:
         return dest
 
     # ------------------------------------------------------------ trees
-    def put_tree(self, files: list[tuple[str, str | Path]], media_type: str = "application/vnd.tuneline.tree") -> ev.ArtifactRef:
+    def put_tree(self, files: Sequence[tuple[str, str | Path]], media_type: str = "application/vnd.tuneline.tree") -> ev.ArtifactRef:
         """Store named files as one artifact whose digest covers names, sizes and bytes in order."""
         for name, _ in files:
             if "/" in name or name in ("", ".", ".."):

@@ -11,14 +11,15 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from services.kernel.errors import ConfigError
 from services.kernel.ids import canonical_json, digest_json
+from services.kernel.values import Value
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(Value):
+    """Every goal section: unknown keys refused, frozen, copied only through the validated `replace`."""
 
 
 class TaskSpec(_Strict):

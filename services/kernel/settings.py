@@ -6,6 +6,7 @@ Services extend `Settings` with their own fields; nothing else in Tuneline reads
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,7 +17,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class Settings(BaseSettings):
     """What every Tuneline process needs: where state lives, how to reach Kafka, stores, artifacts."""
 
-    model_config = SettingsConfigDict(env_prefix="TUNELINE_", extra="ignore", env_nested_delimiter="__")
+    # validate_by_name: `replace` re-validates a dump, whose keys are field names, not the aliases.
+    model_config = SettingsConfigDict(env_prefix="TUNELINE_", extra="ignore", env_nested_delimiter="__", validate_by_name=True)
 
     state_dir: Path = Field(default=Path(".tuneline"), description="Stores, artifacts, logs, pids, spans.")
     # Kafka: empty means the embedded broker that `tuneline kafka start` runs on kafka_port.
@@ -62,6 +64,17 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, v: Path) -> Path:
         return v.expanduser().resolve()
+
+    def replace(self, **changes: object) -> Self:
+        """A copy with `changes`, validated as the environment is: an unknown name or a wrong value raises.
+
+        Not `model_copy(update=...)`, which validates nothing (a misspelt key or a string for a port passes).
+        The copy does not read the environment again.
+        """
+        unknown = sorted(set(changes) - set(type(self).model_fields))
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no setting {', '.join(map(repr, unknown))}")
+        return type(self).model_validate({**self.model_dump(), **changes})
 
     @property
     def bootstrap(self) -> str:

@@ -7,6 +7,7 @@ service's are made by alembic revisions, which `Store.open` runs (services.kerne
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from services.kernel.migrations import upgrade
 from services.kernel.retry import RetriesExhausted, RetryPolicy
@@ -85,7 +87,7 @@ def _sqlite_engine(url: str) -> sa.Engine:
     engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=8)
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         # Autocommit at the driver level so that SQLAlchemy's BEGIN below is the only transaction:
         # BEGIN IMMEDIATE takes the write lock up front, so two writers never deadlock upgrading a
         # read lock; WAL lets readers go on meanwhile.
@@ -98,7 +100,7 @@ def _sqlite_engine(url: str) -> sa.Engine:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    def _on_begin(conn: sa.Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine

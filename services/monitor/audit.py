@@ -8,8 +8,10 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
+from google.protobuf.message import Message
 from sqlalchemy.orm import Session
 
 from services.kernel import ledger
@@ -22,9 +24,10 @@ from services.monitor.store import LedgerRow, LineageKey
 log = logging.getLogger(__name__)
 _HEAD_KEY = "monitor.ledger_head"
 _PAGE = 2000
+M = TypeVar("M", bound=Message)
 
 
-def cloud_event_headers(inc: Incoming) -> list[tuple[str, str]]:
+def cloud_event_headers(inc: Incoming[M]) -> list[tuple[str, str]]:
     """The CloudEvents headers events.encode writes for a decoded event (for events built in-process)."""
     when = inc.time.isoformat(timespec="microseconds").replace("+00:00", "Z")
     headers = [("ce_specversion", SPEC_VERSION), ("ce_id", inc.id), ("ce_source", inc.source),
@@ -34,7 +37,7 @@ def cloud_event_headers(inc: Incoming) -> list[tuple[str, str]]:
     return headers + [(k, v) for k, v in trace if v]
 
 
-def _received_ce_type(inc: Incoming) -> str:
+def _received_ce_type(inc: Incoming[M]) -> str:
     for key, value in inc.raw_headers:
         if key == "ce_type":
             return value.decode()
@@ -50,7 +53,7 @@ def _head(session: Session) -> ledger.LedgerHead:
     return cached
 
 
-def append_event(inc: Incoming, session: Session) -> ledger.LedgerRecord:
+def append_event(inc: Incoming[M], session: Session) -> ledger.LedgerRecord:
     """Append one event to the chain in the caller's transaction (the inbox makes it once).
 
     A consumed event is recorded over the exact bytes and headers that were on the topic; only an

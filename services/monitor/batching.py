@@ -7,15 +7,19 @@ one INSERT statement per event costs ~1 ms of SQLAlchemy overhead, which would c
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import DeclarativeBase, Session
 
 _BUFFERS = "monitor.buffers"
 
+Row = dict[str, Any]  # column name -> value, as Core's insert().values() takes it
 
-def buffered(session: Session, table: type) -> list[dict]:
+
+def buffered(session: Session, table: type[DeclarativeBase]) -> list[Row]:
     """The rows waiting to be inserted into `table` when this session's transaction commits."""
-    buffers = session.info.get(_BUFFERS)
+    buffers: dict[type[DeclarativeBase], list[Row]] | None = session.info.get(_BUFFERS)
     if buffers is None:
         buffers = session.info[_BUFFERS] = {}
         sa.event.listen(session, "before_commit", flush_buffers)
@@ -24,7 +28,8 @@ def buffered(session: Session, table: type) -> list[dict]:
 
 def flush_buffers(session: Session) -> None:
     """Insert every buffered row now, in the order the tables were first used."""
-    for table, rows in session.info.get(_BUFFERS, {}).items():
+    buffers: dict[type[DeclarativeBase], list[Row]] = session.info.get(_BUFFERS, {})
+    for table, rows in buffers.items():
         if rows:
-            session.execute(table.__table__.insert(), rows)  # Core executemany: no ORM bookkeeping
+            session.execute(cast(sa.Table, table.__table__).insert(), rows)  # Core executemany: no ORM bookkeeping
             rows.clear()

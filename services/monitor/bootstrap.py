@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 from services.kernel.blobs import BlobStore
-from services.kernel.bus.consumer import Subscription
+from services.kernel.bus.consumer import Handler, Subscription
 from services.kernel.events import EVENT_TYPES
 from services.kernel.jobs import JobRunner
 from services.kernel.runtime import ServiceRuntime
@@ -27,13 +27,13 @@ def subscriptions(settings: MonitorSettings, deps: WindowDeps) -> list[Subscript
     """The ledger consumer on every topic (dead letters included) and the monitor's own handlers."""
     batch = settings.monitor_batch_size
     subs = [Subscription(event=name, handler=handlers.record_in_ledger, consumer=LEDGER, batch_size=batch) for name in EVENT_TYPES]
-    routes = {"goal.applied": handlers.on_goal_applied, "eval.passed": handlers.on_eval_passed,
-              "eval.failed": handlers.on_eval_failed, "deployment.started": handlers.on_deployment_started,
-              "deployment.promoted": handlers.on_deployment_promoted,
-              "deployment.rolled_back": handlers.on_deployment_rolled_back,
-              "inference.logged": functools.partial(handlers.on_inference_logged, deps=deps),
-              "dataset.rejected": handlers.on_dataset_rejected, "run.finished": handlers.on_run_finished,
-              "deadletter": handlers.on_dead_letter}
+    routes: dict[str, Handler] = {"goal.applied": handlers.on_goal_applied, "eval.passed": handlers.on_eval_passed,
+                                  "eval.failed": handlers.on_eval_failed, "deployment.started": handlers.on_deployment_started,
+                                  "deployment.promoted": handlers.on_deployment_promoted,
+                                  "deployment.rolled_back": handlers.on_deployment_rolled_back,
+                                  "inference.logged": functools.partial(handlers.on_inference_logged, deps=deps),
+                                  "dataset.rejected": handlers.on_dataset_rejected, "run.finished": handlers.on_run_finished,
+                                  "deadletter": handlers.on_dead_letter}
     return subs + [Subscription(event=e, handler=h, consumer=MONITOR, batch_size=batch if e == "inference.logged" else 1)
                    for e, h in routes.items()]
 

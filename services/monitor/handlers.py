@@ -7,7 +7,9 @@ so a monitor killed after a decision and restarted finds its inbox row and decid
 from __future__ import annotations
 
 import logging
+from typing import TypeVar
 
+from google.protobuf.message import Message
 from sqlalchemy.orm import Session
 from tuneline.events.v1 import events_pb2 as ev
 
@@ -19,9 +21,10 @@ from services.monitor.store import DeploymentRow, ReferenceRow
 from services.monitor.windows import WindowDeps, add_to_window
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=Message)
 
 
-def alert_event(alert: Alert, source: Incoming) -> Outgoing:
+def alert_event(alert: Alert, source: Incoming[M]) -> Outgoing:
     """An alert.raised event for an alert, linked to the event that caused it and its trace."""
     trace_id = alert.trace_id or (source.traceparent.split("-")[1] if source.traceparent.count("-") >= 3 else "")
     msg = ev.AlertRaised(alert_id=f"{source.id}:{alert.kind}", severity=alert.severity, goal_name=alert.goal_name,
@@ -30,7 +33,7 @@ def alert_event(alert: Alert, source: Incoming) -> Outgoing:
     return Outgoing(msg, alert.goal_name or source.subject)
 
 
-def record_in_ledger(inc: Incoming, session: Session) -> list[Outgoing]:
+def record_in_ledger(inc: Incoming[M], session: Session) -> list[Outgoing]:
     """Append any event to the audit ledger."""
     audit.append_event(inc, session)
     return []
@@ -62,7 +65,7 @@ def _set_role(session: Session, goal: str, adapter: str, deployment_id: str, rol
     session.merge(row)
 
 
-def _event_ms(inc: Incoming) -> int:
+def _event_ms(inc: Incoming[M]) -> int:
     return int(inc.time.timestamp() * 1000)
 
 

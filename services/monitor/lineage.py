@@ -8,11 +8,15 @@ shows as a problem rather than a silently wrong answer.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from typing import cast
 
 import sqlalchemy as sa
+from google.protobuf.message import Message
 from tuneline.events.v1 import events_pb2 as ev
 from tuneline.monitor.v1 import query_pb2 as q
 
+from services.kernel.blobs import BlobStore
 from services.kernel.errors import NotFound, TunelineError
 from services.kernel.events import EVENT_TYPES
 from services.kernel.ids import sha256_bytes
@@ -29,7 +33,7 @@ def _rows(store: Store, key: str) -> list[LedgerRow]:
         return list(s.execute(sa.select(LedgerRow).where(LedgerRow.seq.in_(seqs)).order_by(LedgerRow.seq)).scalars())
 
 
-def _decode(row: LedgerRow, problems: list[str]):
+def _decode(row: LedgerRow, problems: list[str]) -> tuple[str, Message]:
     if sha256_bytes(row.payload) != row.payload_digest:
         problems.append(f"ledger record {row.seq} ({row.ce_type}): payload does not match its digest")
     name = row.ce_type.removeprefix("tuneline.").removesuffix(".v1")
@@ -38,7 +42,7 @@ def _decode(row: LedgerRow, problems: list[str]):
     return name, message
 
 
-def _check(blobs, name: str, ref: ev.ArtifactRef, problems: list[str]) -> q.ArtifactCheck:
+def _check(blobs: BlobStore, name: str, ref: ev.ArtifactRef, problems: list[str]) -> q.ArtifactCheck:
     check = q.ArtifactCheck(name=name, digest=ref.digest, uri=ref.uri, verified=False)
     try:
         if ref.media_type == TREE or "trees/" in ref.uri:
@@ -61,7 +65,7 @@ def _step(stage: str, row: LedgerRow, summary: str, facts: dict[str, str], check
 class Lineage:
     """Builds the chain behind an id from the ledger and verifies every artifact on it."""
 
-    def __init__(self, store: Store, blobs) -> None:
+    def __init__(self, store: Store, blobs: BlobStore) -> None:
         self.store, self.blobs = store, blobs
 
     def of(self, ident: str) -> q.LineageResponse:
@@ -79,8 +83,9 @@ class Lineage:
         events = [_decode(r, problems) + (r,) for r in rows]
         adapter = ident if kind == "adapter" else ""
         dataset, run = (ident if kind == "dataset" else ""), (ident if kind == "run" else "")
-        for name, m, row in events:
+        for name, message, row in events:
             if name == "inference.logged":
+                m = cast(ev.InferenceLogged, message)  # the record's ce_type names its message class
                 adapter, dataset = m.adapter_digest, m.dataset_version
                 steps.append(_step("prediction", row, f"{m.label} ({m.confidence:.2f}) by {m.variant}",
                                    {"adapter": m.adapter_digest, "deployment": m.deployment_id, "latency_ms": f"{m.latency_ms:.1f}"}, []))
@@ -99,42 +104,47 @@ class Lineage:
         return q.LineageResponse(id=ident, kind=kind, steps=steps, complete=complete,
                                  verified=not problems, problems=problems)
 
-    def _of_type(self, key: str, names: tuple[str, ...], problems: list[str]):
+    def _of_type(self, key: str, names: tuple[str, ...], problems: list[str]) -> Iterator[tuple[str, Message, LedgerRow]]:
+        """The records under `key` whose event is one of `names` (its message is of that event's class)."""
         for row in _rows(self.store, key):
             name, m = _decode(row, problems)
             if name in names:
                 yield name, m, row
 
     def _adapter_steps(self, adapter: str, problems: list[str]) -> list[q.LineageStep]:
-        steps = []
-        for name, m, row in self._of_type(f"adapter:{adapter}", ("eval.passed", "eval.failed"), problems):
-            o = m.outcome
+        steps: list[q.LineageStep] = []
+        for _name, m, row in self._of_type(f"adapter:{adapter}", ("eval.passed", "eval.failed"), problems):
+            o = cast("ev.EvalPassed | ev.EvalFailed", m).outcome
             checks = [_check(self.blobs, n, r, problems) for n, r in (("report_json", o.report_json), ("report_html", o.report_html),
                                                                         ("reference", o.reference.table)) if r.digest]
             steps.append(_step("evaluation", row, f"{'passed' if o.passed else 'failed'}: {o.summary}",
                                {"eval_id": o.eval_id, "run_id": o.run_id, "decision": "passed" if o.passed else "failed"}, checks))
         deploy_names = ("deployment.started", "deployment.promoted", "deployment.rolled_back")
-        for name, m, row in self._of_type(f"adapter:{adapter}", deploy_names, problems):
+        for name, message, row in self._of_type(f"adapter:{adapter}", deploy_names, problems):
+            m = cast("ev.DeploymentStarted | ev.DeploymentPromoted | ev.DeploymentRolledBack", message)
             facts = {"deployment_id": m.deployment_id, "goal": m.goal_name}
             steps.append(_step("deployment", row, name.split(".")[1], facts, []))
         return steps
 
     def _run_steps(self, run: str, problems: list[str]) -> list[q.LineageStep]:
-        steps = []
-        for name, m, row in self._of_type(f"run:{run}", ("run.finished",), problems):
+        steps: list[q.LineageStep] = []
+        for _name, message, row in self._of_type(f"run:{run}", ("run.finished",), problems):
+            m = cast(ev.RunFinished, message)
             checks = [_check(self.blobs, n, r, problems) for n, r in (("adapter", m.adapter), ("envelope", m.envelope)) if r.digest]
             steps.append(_step("run", row, f"run {m.run_id} {m.status} ({m.method})",
                                {"run_id": m.run_id, "dataset_version": m.dataset_version, "envelope": m.envelope_digest}, checks))
         return steps
 
     def _dataset_steps(self, version: str, problems: list[str]) -> list[q.LineageStep]:
-        steps = []
-        for name, m, row in self._of_type(f"dataset:{version}", ("dataset.registered",), problems):
+        steps: list[q.LineageStep] = []
+        for _name, message, row in self._of_type(f"dataset:{version}", ("dataset.registered",), problems):
+            m = cast(ev.DatasetRegistered, message)
             checks = [_check(self.blobs, n, r, problems) for n, r in (("train", m.train), ("eval", m.eval),
                                                                         ("certificate", m.certificate_ref)) if r.digest]
             steps.append(_step("registered", row, f"{m.dataset_name} {m.train_rows}+{m.eval_rows} rows",
                                {"dataset_version": m.dataset_version, "published_event_id": m.published_event_id}, checks))
-            for _, p, prow in self._of_type(f"event:{m.published_event_id}", ("dataset.published",), problems):
+            for _, published, prow in self._of_type(f"event:{m.published_event_id}", ("dataset.published",), problems):
+                p = cast(ev.DatasetPublished, published)
                 steps.insert(0, _step("published", prow, f"{p.dataset_name} by {p.publisher or 'unknown'}",
                                       {"publisher": p.publisher, "source": p.uri}, []))
         return steps

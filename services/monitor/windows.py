@@ -12,7 +12,7 @@ import io
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 import pandas as pd
 import sqlalchemy as sa
@@ -68,7 +68,7 @@ def _rollback_spec(session: Session, name: str) -> tuple[RollbackSpec, bool]:
 
 def _cached(session: Session, key: tuple[str, str]) -> tuple[DriftStateRow, RollbackSpec, bool]:
     # Per transaction (a batch of events): one lookup of the state and the goal per goal and adapter.
-    cache = session.info.setdefault("monitor.window_state", {})
+    cache: dict[tuple[str, str], tuple[DriftStateRow, RollbackSpec, bool]] = session.info.setdefault("monitor.window_state", {})
     if key not in cache:
         state = session.get(DriftStateRow, key) or DriftStateRow(
             goal_name=key[0], adapter_digest=key[1], windows=0, pending=0, consecutive=0, incident_id="", breach_open=False)
@@ -85,7 +85,7 @@ def add_to_window(inc: Incoming[ev.InferenceLogged], session: Session, deps: Win
                                          "served_at_ms": m.served_at_unix_ms, "error": m.error,
                                          "latency_ms": m.latency_ms, "features_json": _features(m)})
     state.pending += 1
-    out: list = []
+    out: list[Outgoing | alerts.Alert] = []
     while state.pending >= spec.window_size:
         ref_row = _reference_row(session, state.adapter_digest)
         if ref_row is None and state.pending < HOLD_WINDOWS * spec.window_size:
@@ -100,7 +100,7 @@ def add_to_window(inc: Incoming[ev.InferenceLogged], session: Session, deps: Win
 def _reference_row(session: Session, digest: str) -> ReferenceRow | None:
     # Per transaction: a reference arrives with eval.passed, in a transaction of its own, so one
     # lookup per batch of predictions (not one per held prediction) sees every change.
-    cache = session.info.setdefault("monitor.references", {})
+    cache: dict[str, ReferenceRow | None] = session.info.setdefault("monitor.references", {})
     if digest not in cache:
         cache[digest] = session.get(ReferenceRow, digest)
     return cache[digest]
@@ -125,11 +125,11 @@ def _frame(rows: list[WindowRow]) -> pd.DataFrame:
     return pd.DataFrame([json.loads(r.features_json) for r in rows if not r.error], columns=list(FEATURE_NAMES))
 
 
-def _judge(inc: Incoming, session: Session, deps: WindowDeps, state: DriftStateRow, spec: RollbackSpec, auto: bool,
-           ref_row: ReferenceRow | None) -> list:
+def _judge(inc: Incoming[ev.InferenceLogged], session: Session, deps: WindowDeps, state: DriftStateRow, spec: RollbackSpec,
+           auto: bool, ref_row: ReferenceRow | None) -> list[Outgoing | alerts.Alert]:
     rows = _take_window(session, state, spec.window_size)
     health = alerts.serving_health([r.error for r in rows], [r.latency_ms for r in rows], spec.error_rate, spec.latency_p99_ms)
-    out: list = _breaches(state, health, spec)
+    out: list[Outgoing | alerts.Alert] = list(_breaches(state, health, spec))
     window = _frame(rows)
     if ref_row is None or len(window) < 20:
         state.windows += 1
@@ -154,7 +154,7 @@ def _judge(inc: Incoming, session: Session, deps: WindowDeps, state: DriftStateR
     return out
 
 
-def _breaches(state: DriftStateRow, health: alerts.ServingHealth, spec: RollbackSpec) -> list:
+def _breaches(state: DriftStateRow, health: alerts.ServingHealth, spec: RollbackSpec) -> list[alerts.Alert]:
     breached = health.error_breach or health.latency_breach
     # One alert per breach episode: alert when it starts, stay quiet until a healthy window ends it.
     found = alerts.breach_alerts(state.goal_name, state.adapter_digest, health, spec.error_rate, spec.latency_p99_ms)
@@ -178,10 +178,12 @@ def _store_window(deps: WindowDeps, verdict: WindowVerdict, window: pd.DataFrame
     return deps.blobs.put_bytes(verdict_json(verdict, window_ref.digest), "application/json"), window_ref
 
 
-def _decide(inc, session, state, spec, auto, verdict, verdict_ref, rows) -> list:
+def _decide(inc: Incoming[ev.InferenceLogged], session: Session, state: DriftStateRow, spec: RollbackSpec, auto: bool,
+            verdict: WindowVerdict, verdict_ref: ev.ArtifactRef, rows: list[WindowRow]) -> list[Outgoing | alerts.Alert]:
     dep_row = session.get(DeploymentRow, (state.goal_name, state.adapter_digest))
     deployment = _deployment(dep_row, inc.message)
-    last = session.execute(sa.select(sa.func.max(RollbackRow.requested_at_ms)).where(RollbackRow.goal_name == state.goal_name)).scalar() or 0
+    last_requested = sa.select(sa.func.max(RollbackRow.requested_at_ms)).where(RollbackRow.goal_name == state.goal_name)
+    last = session.execute(last_requested).scalar() or 0
     policy = incidents.RollbackPolicy(spec.drift_windows, spec.cooldown_seconds, spec.recent_promotion_seconds, auto)
     now_ms = max(r.served_at_ms for r in rows)
     before = incidents.DriftState(state.consecutive, state.incident_id, state.windows)
@@ -194,13 +196,15 @@ def _decide(inc, session, state, spec, auto, verdict, verdict_ref, rows) -> list
 
 def _deployment(row: DeploymentRow | None, m: ev.InferenceLogged) -> incidents.Deployment | None:
     if row is not None:
-        return incidents.Deployment(row.deployment_id, row.adapter_digest, row.role, row.promoted_at_ms)
+        # The store holds only the roles handlers._set_role writes (canary, champion, retired).
+        return incidents.Deployment(row.deployment_id, row.adapter_digest, cast(incidents.Role, row.role), row.promoted_at_ms)
     if m.variant == "canary":  # no deployment event seen (yet): trust the serving variant
         return incidents.Deployment(m.deployment_id, m.adapter_digest, "canary")
     return None
 
 
-def _incident_events(session, state, verdict, verdict_ref, decision, deployment, now_ms) -> list:
+def _incident_events(session: Session, state: DriftStateRow, verdict: WindowVerdict, verdict_ref: ev.ArtifactRef,
+                     decision: incidents.Decision, deployment: incidents.Deployment | None, now_ms: int) -> list[Outgoing | alerts.Alert]:
     columns = [ev.ColumnDrift(column=c.column, test=c.test, statistic=c.statistic, p_value=c.adjusted_p, drifted=c.drifted)
                for c in verdict.columns]
     dep_id = deployment.deployment_id if deployment else ""
@@ -208,7 +212,7 @@ def _incident_events(session, state, verdict, verdict_ref, decision, deployment,
                              drift_share=verdict.drift_share, consecutive_windows=decision.state.consecutive, columns=columns,
                              verdict=verdict_ref, incident_id=state.incident_id, window_index=state.windows - 1,
                              correction=verdict.correction)
-    out: list = [Outgoing(drift, state.goal_name)]
+    out: list[Outgoing | alerts.Alert] = [Outgoing(drift, state.goal_name)]
     if decision.action == "rollback":
         session.add(RollbackRow(incident_id=state.incident_id, goal_name=state.goal_name,
                                 adapter_digest=state.adapter_digest, requested_at_ms=now_ms))

@@ -15,14 +15,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import sqlalchemy as sa
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from tuneline.events.v1 import events_pb2 as ev
 
 from services.kernel.errors import TunelineError
-from services.kernel.events import Incoming, Outgoing
+from services.kernel.events import Outgoing
 from services.kernel.goal import Goal, load_goal
 from services.kernel.ids import short
 from services.kernel.outbox import publish_now
@@ -31,7 +32,7 @@ from services.kernel.store import jobs
 from services.kernel.telemetry import continued_span, current_traceparent, trace_id_of
 from services.stack import demo_data
 from services.stack.loadgen import LoadGenerator, Traffic
-from services.stack.watch import EventWatch
+from services.stack.watch import Event, EventWatch
 
 TRAIN_TIMEOUT_S = 1800.0
 STEP_TIMEOUT_S = 600.0
@@ -87,7 +88,7 @@ class Demo:
         self.console.print(f"{mark} [bold]{name}[/] ({seconds:.1f} s) {detail}")
         return ok
 
-    def wait(self, events: tuple[str, ...], where: Callable[[Incoming], bool], what: str, timeout_s: float = STEP_TIMEOUT_S) -> Incoming:
+    def wait(self, events: tuple[str, ...], where: Callable[[Event], bool], what: str, timeout_s: float = STEP_TIMEOUT_S) -> Event:
         """Wait for an event with a spinner (and the trainer's progress while it trains)."""
         assert self.watch is not None
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[note]}"),
@@ -95,7 +96,7 @@ class Demo:
             task = bar.add_task(what, total=1.0, note="")
             return self.watch.wait(events, where, timeout_s, on_tick=lambda: self._tick(bar, task))
 
-    def _tick(self, bar: Progress, task: int) -> None:
+    def _tick(self, bar: Progress, task: TaskID) -> None:
         fraction, message = self._job_progress()
         bar.update(task, completed=fraction, note=message[:60])
 
@@ -127,19 +128,22 @@ class Demo:
         [event_id] = publish_now(self.settings, [Outgoing(msg, self.goal.data.dataset)], source="demo/upstream")
         return event_id
 
-    def train_and_gate(self, published_id: str, label: str) -> tuple[Incoming, Incoming]:
+    def train_and_gate(self, published_id: str, label: str) -> tuple[Event, Event]:
         """Follow one published version through ingest, training and the gate."""
         reg = self.wait(("dataset.registered", "dataset.rejected"),
                         lambda e: e.message.published_event_id == published_id, f"ingest: validating {label}")
         if reg.type == "dataset.rejected":
             raise AssertionError(f"{label} was rejected: {reg.message.summary}")
         version = reg.message.dataset_version
-        self.console.print(f"  registered {label} as {short(version)} ({reg.message.train_rows} train / {reg.message.eval_rows} eval rows)")
-        run = self.wait(("run.finished",), lambda e: e.message.dataset_version == version, f"trainer: fine-tuning on {label}", TRAIN_TIMEOUT_S)
+        self.console.print(f"  registered {label} as {short(version)} "
+                           f"({reg.message.train_rows} train / {reg.message.eval_rows} eval rows)")
+        run = self.wait(("run.finished",), lambda e: e.message.dataset_version == version, f"trainer: fine-tuning on {label}",
+                        TRAIN_TIMEOUT_S)
         if run.message.status != "succeeded":
             raise AssertionError(f"training on {label} failed: {run.message.failure_reason}")
         self.console.print(f"  trained {short(run.message.adapter.digest)} in {run.message.wall_seconds:.0f} s")
-        gate = self.wait(("eval.passed", "eval.failed"), lambda e: e.message.outcome.run_id == run.message.run_id, f"evaluator: gating {label}")
+        gate = self.wait(("eval.passed", "eval.failed"), lambda e: e.message.outcome.run_id == run.message.run_id,
+                         f"evaluator: gating {label}")
         outcome = gate.message.outcome
         self.state.accuracy[label] = outcome.metrics.get("accuracy", float("nan"))
         if outcome.report_html.uri:
@@ -218,8 +222,8 @@ class Demo:
         return (f"drift share {drift[0].message.drift_share:.2f} over {drift[0].message.consecutive_windows} windows; "
                 f"rolled back {self.state.c1_seconds:.1f} s after the first shifted request")
 
-    def _traffic_until(self, texts: list[str], events: tuple[str, ...], where: Callable[[Incoming], bool], what: str,
-                       first_sent: list[float] | None = None, concurrency: int = 2) -> Incoming:
+    def _traffic_until(self, texts: list[str], events: tuple[str, ...], where: Callable[[Event], bool], what: str,
+                       first_sent: list[float] | None = None, concurrency: int = 2) -> Event:
         stop = threading.Event()
         gen = LoadGenerator(self.settings, self.goal.name, concurrency)
         result: list[Traffic] = []
@@ -246,7 +250,7 @@ class Demo:
         from tuneline.monitor.v1 import query_pb2, query_pb2_grpc
 
         with grpc.insecure_channel(self.settings.monitor_address) as channel:
-            stub = query_pb2_grpc.QueryStub(channel)
+            stub = query_pb2_grpc.QueryStub(channel)  # type: ignore[no-untyped-call]  # generated, unannotated
             meta = (("authorization", f"Bearer {self.settings.grpc_token}"),)
             reply = stub.Lineage(query_pb2.LineageRequest(id=self.state.request_id), metadata=meta, timeout=30)
         for step in reply.steps:
@@ -277,17 +281,18 @@ class Demo:
         return f"{self.goal.name} {short(self.goal.version)}"
 
 
-def _digest_of(e: Incoming) -> str:
-    m = e.message
-    return m.adapter.digest if e.type in ("deployment.promoted", "deployment.started") else m.adapter_digest
+def _digest_of(e: Event) -> str:
+    if e.type in ("deployment.promoted", "deployment.started"):
+        return cast("ev.DeploymentPromoted | ev.DeploymentStarted", e.message).adapter.digest
+    return cast(ev.DeploymentRolledBack, e.message).adapter_digest
 
 
 def demo_settings(base: Settings) -> Settings:
     """A fresh namespace and state folder per demo run, on the base broker: a rerun never finds
     its datasets already registered by an earlier run."""
     run = time.strftime("%Y%m%d-%H%M%S")
-    return base.model_copy(update={"state_dir": base.state_dir / "demo" / run, "namespace": f"{base.namespace}demo-{run}.",
-                                   "kafka_bootstrap": base.bootstrap})
+    return base.replace(state_dir=base.state_dir / "demo" / run, namespace=f"{base.namespace}demo-{run}.",
+                        kafka_bootstrap=base.bootstrap)
 
 
 def goal_file(quick: bool) -> Path:

@@ -77,7 +77,7 @@ def exports(folder: Path, seed: int = 17) -> Exports:
     file for all keeps the candidate-vs-champion comparison on rows neither model trained on."""
     rng = random.Random(seed)
     held, rest = [], []
-    for label, rows in sorted(_by_label(read_rows(DATASETS / "banking77" / "train.csv")).items()):
+    for _label, rows in sorted(_by_label(read_rows(DATASETS / "banking77" / "train.csv")).items()):
         rng.shuffle(rows)
         k = max(1, round(len(rows) * 0.1))
         held += rows[:k]

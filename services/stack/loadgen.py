@@ -35,7 +35,7 @@ class LoadGenerator:
     def __init__(self, settings: Settings, goal: str, concurrency: int = 2) -> None:
         self.goal = goal
         self._channel = grpc.insecure_channel(settings.deployer_address)
-        self._stub = pb_grpc.InferenceStub(self._channel)
+        self._stub = pb_grpc.InferenceStub(self._channel)  # type: ignore[no-untyped-call]  # generated gRPC code, unannotated
         self._meta = (("authorization", f"Bearer {settings.grpc_token}"),)
         self._pool = ThreadPoolExecutor(concurrency)
         self._concurrency = concurrency
@@ -44,7 +44,8 @@ class LoadGenerator:
     def predict(self, text: str) -> pb.PredictResponse:
         """One prediction (raises grpc.RpcError)."""
         request = pb.PredictRequest(goal=self.goal, text=text, request_id=uuid7())
-        return self._stub.Predict(request, metadata=self._meta, timeout=10)
+        reply: pb.PredictResponse = self._stub.Predict(request, metadata=self._meta, timeout=10)
+        return reply
 
     def send(self, texts: list[str], until: threading.Event | None = None) -> Traffic:
         """Send every text once (or until the event is set), `concurrency` requests in flight."""

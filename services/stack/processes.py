@@ -76,7 +76,7 @@ def _spawn(settings: Settings, name: str, env: dict[str, str]) -> int:
 
 def child_env(settings: Settings) -> dict[str, str]:
     """The environment services inherit: these settings, offline model loading, the state folder."""
-    env = dict(os.environ)
+    env = dict(os.environ)  # noqa: TID251 -- a child process inherits this process's whole environment
     env.update({"TUNELINE_STATE_DIR": str(settings.state_dir), "TUNELINE_NAMESPACE": settings.namespace,
                 "TUNELINE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"})
     if not settings.kafka_bootstrap:
@@ -106,13 +106,22 @@ def wait_healthy(settings: Settings, services: tuple[str, ...], timeout_s: float
         pending = [n for n in services if not is_ready(settings, n)]
         dead = [n for n in pending if service_pid(settings, n) is None]
         if dead:
-            raise TransientError(f"{', '.join(dead)} exited during start-up",
+            tails = "".join(f"\n--- the end of {_log_file(settings, n)}:\n{_tail(_log_file(settings, n))}" for n in dead)
+            raise TransientError(f"{', '.join(dead)} exited during start-up{tails}",
                                  hint=f"see the logs under {settings.state_dir / 'logs'}")
         if not pending:
             return
         time.sleep(0.5)
     raise TransientError(f"not healthy after {timeout_s:.0f}s: {', '.join(pending)}",
                          hint=f"see the logs under {settings.state_dir / 'logs'}")
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    """The last lines of a service's log: the reason it died is nearly always there."""
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
 
 
 def down(settings: Settings, stop_broker: bool = True, timeout_s: float = 60.0) -> list[str]:

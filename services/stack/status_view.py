@@ -49,7 +49,8 @@ def print_deployments(console: Console, settings: Settings) -> None:
     """Goals, their deployments and traffic split, from the deployer's Admin API."""
     try:
         with grpc.insecure_channel(settings.deployer_address) as channel:
-            reply = pb_grpc.AdminStub(channel).ListDeployments(
+            admin_stub = pb_grpc.AdminStub(channel)  # type: ignore[no-untyped-call]  # generated gRPC code, unannotated
+            reply = admin_stub.ListDeployments(
                 pb.ListDeploymentsRequest(), metadata=(("authorization", f"Bearer {settings.grpc_token}"),), timeout=5)
     except grpc.RpcError as err:
         console.print(f"deployer at {settings.deployer_address}: {err.code().name}")

@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any, cast
 
 from confluent_kafka import Consumer
 
@@ -14,13 +15,16 @@ from services.kernel.errors import PermanentError, TransientError
 from services.kernel.events import Incoming, decode
 from services.kernel.settings import Settings
 
+# An event of whichever type the caller named: callers read its message's fields by that name.
+Event = Incoming[Any]
+
 
 class EventWatch:
     """Collects every event on every topic from the beginning, on a background thread."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.events: list[tuple[float, Incoming]] = []
+        self.events: list[tuple[float, Event]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": f"watch-{uuid.uuid4().hex}",
@@ -35,24 +39,27 @@ class EventWatch:
             if msg is None or msg.error():
                 continue
             try:
-                inc = decode(msg.value(), msg.headers(), topic=msg.topic(), partition=msg.partition(), offset=msg.offset())
+                # A record without an error has its topic, partition and offset; a consumed record's headers are
+                # (key, bytes) pairs (confluent_kafka types headers() as everything produce() accepts).
+                inc = decode(msg.value(), cast("list[tuple[str, bytes]] | None", msg.headers()), topic=cast(str, msg.topic()),
+                             partition=cast(int, msg.partition()), offset=cast(int, msg.offset()))
             except PermanentError:
                 continue
             with self._lock:
                 self.events.append((time.time(), inc))
 
-    def find(self, event: str, where: Callable[[Incoming], bool] = lambda _: True) -> list[Incoming]:
+    def find(self, event: str, where: Callable[[Event], bool] = lambda _: True) -> list[Event]:
         """The events of a type seen so far that match."""
         with self._lock:
             return [e for _, e in self.events if e.type == event and where(e)]
 
-    def seen_at(self, inc: Incoming) -> float:
+    def seen_at(self, inc: Event) -> float:
         """When this process received an event (wall clock)."""
         with self._lock:
             return next(t for t, e in self.events if e is inc)
 
-    def wait(self, events: tuple[str, ...], where: Callable[[Incoming], bool], timeout_s: float,
-             on_tick: Callable[[], None] = lambda: None) -> Incoming:
+    def wait(self, events: tuple[str, ...], where: Callable[[Event], bool], timeout_s: float,
+             on_tick: Callable[[], None] = lambda: None) -> Event:
         """Block until one of `events` matching `where` arrives; call on_tick while waiting."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

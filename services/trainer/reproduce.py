@@ -50,9 +50,11 @@ def reproduce(settings: TrainerSettings, store: Store, blobs: BlobStore, run_id:
         done = training.fit(settings, prepared, f"reproduce-{uuid7()}", Path(scratch) / "adapter")
         if done.outcome.status != SUCCEEDED:
             raise PermanentError(f"the reproduction failed: {done.outcome.reason}")
+        assert done.outcome.adapter_dir is not None  # a succeeded outcome always carries its adapter folder
         original = blobs.fetch_tree(ev.ArtifactRef(digest=run.adapter_digest, uri=run.adapter_uri), Path(scratch) / "original")
-        digest = adapter_digest(done.outcome.adapter_dir)
-        diff = 0.0 if digest == run.adapter_digest else max_weight_difference(original, done.outcome.adapter_dir)
+        adapter_dir = done.outcome.adapter_dir
+        digest = adapter_digest(adapter_dir)
+        diff = 0.0 if digest == run.adapter_digest else max_weight_difference(original, adapter_dir)
     before = json.loads(run.metrics_json)
     deltas = {k: done.outcome.metrics[k] - before[k] for k in done.outcome.metrics if k in before}
     return Reproduction(run_id, run.adapter_digest, digest, diff, deltas, done.wall_seconds)

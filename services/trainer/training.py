@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from services.kernel.blobs import BlobStore
 from services.kernel.goal import Goal, goal_from_json
@@ -95,6 +96,9 @@ def goal_of(envelope: Envelope) -> Goal:
     return goal_from_json(envelope.goal_json)
 
 
-def with_loop(prepared: PreparedRun, **changes: object) -> PreparedRun:
-    """The same prepared run with some loop settings changed (tests, benchmarks)."""
+def with_loop(prepared: PreparedRun, **changes: Any) -> PreparedRun:
+    """The same prepared run with some loop settings changed (tests, benchmarks).
+
+    `changes` are LoopConfig's fields; dataclasses.replace refuses an unknown one (TypeError).
+    """
     return replace(prepared, cfg=replace(prepared.cfg, **changes))

@@ -12,6 +12,7 @@ import logging
 import tempfile
 from pathlib import Path
 
+from sqlalchemy.orm import Session
 from tuneline.events.v1 import events_pb2 as ev
 
 from services.kernel.blobs import BlobStore
@@ -51,7 +52,9 @@ class TrainingJob:
             done = training.fit(self.settings, prepared, request.run_id, Path(scratch) / "adapter")
             if done.outcome.status != SUCCEEDED:
                 raise PermanentError(done.outcome.reason)
-            adapter_ref = self.blobs.put_tree(adapter_files(done.outcome.adapter_dir), ADAPTER_MEDIA_TYPE)
+            assert done.outcome.adapter_dir is not None  # a succeeded outcome always carries its adapter folder
+            files: list[tuple[str, str | Path]] = list(adapter_files(done.outcome.adapter_dir))
+            adapter_ref = self.blobs.put_tree(files, ADAPTER_MEDIA_TYPE)
         finished = _run_finished(request, done, adapter_ref, envelope_ref, job.attempts)
         self._record(request.run_id, finished)
         return [Outgoing(finished, subject=goal.name)]
@@ -74,16 +77,18 @@ class TrainingJob:
                                 dataset_name=request.dataset.name, dataset_version=request.dataset.version,
                                 attempt=attempt, world_size=workers, use_gpu=use_gpu)
 
-        def mark(session) -> None:  # noqa: ANN001 - a SQLAlchemy Session
+        def mark(session: Session) -> None:
             run = session.get(tables.RunRow, request.run_id)
+            assert run is not None  # the handler inserted the run's row before queueing its job
             run.status, run.attempts = RUNNING, attempt
             emit(session, Outgoing(started, subject=goal.name))
 
         self.store.run(mark)
 
     def _record(self, run_id: str, finished: ev.RunFinished) -> None:
-        def record(session) -> None:  # noqa: ANN001 - a SQLAlchemy Session
+        def record(session: Session) -> None:
             run = session.get(tables.RunRow, run_id)
+            assert run is not None  # the handler inserted the run's row before queueing its job
             run.status, run.reason, run.finished_at = finished.status, finished.failure_reason, utcnow()
             run.adapter_digest, run.adapter_uri = finished.adapter.digest, finished.adapter.uri
             run.envelope_digest, run.envelope_uri = finished.envelope_digest, finished.envelope.uri

@@ -22,31 +22,18 @@ The two strategies:
 
 from __future__ import annotations
 
-from typing import Literal, Self
-
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
 
 from services.kernel.errors import IllegalTransition
 from services.kernel.goal import Goal
+from services.kernel.values import Value
 
 State = Literal["idle", "canary", "mirroring", "promoted", "rolled_back"]
 # Rolled-back digests remembered so that a replayed eval.passed cannot bring them back.
 RETIRED_KEPT = 50
 
 
-class _Value(BaseModel):
-    """A frozen value: unknown fields are refused, and changes go through `replace`."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    def replace(self, **changes: object) -> Self:
-        """A copy with `changes`, validated as the constructor validates (an unknown key or a wrong type raises)."""
-        # Not `model_copy(update=...)`: it validates nothing. The unchanged fields go in as they are
-        # (nested values are already-validated instances, which pydantic keeps without re-checking them).
-        return self.model_validate({**self.__dict__, **changes})
-
-
-class Adapter(_Value):
+class Adapter(Value):
     """An approved adapter and where it came from."""
 
     digest: str
@@ -62,7 +49,7 @@ class Adapter(_Value):
     traceparent: str = ""
 
 
-class Plan(_Value):
+class Plan(Value):
     """The goal's rollout and rollback numbers, frozen when a rollout starts."""
 
     strategy: Literal["canary", "blue-green"] = "canary"   # blue-green: mirrored, then switched (module docstring)
@@ -76,7 +63,7 @@ class Plan(_Value):
     recent_promotion_seconds: float = 3600.0
 
 
-class Policy(_Value):
+class Policy(Value):
     """What the server does with an answer: escalate below a confidence, never act on some labels."""
 
     escalate_below_confidence: float = 0.55
@@ -100,7 +87,7 @@ def policy_of(goal: Goal) -> Policy:
                   blocked_labels=tuple(sorted(p.blocked_labels)), log_text=p.log_text)
 
 
-class StepRecord(_Value):
+class StepRecord(Value):
     """The numbers of one finished (or aborted) step, as deployment events carry them."""
 
     percent: int
@@ -111,7 +98,7 @@ class StepRecord(_Value):
     seconds: float = 0.0
 
 
-class StepStats(_Value):
+class StepStats(Value):
     """What the candidate did in the current step (aggregated by the controller)."""
 
     requests: int = 0
@@ -128,7 +115,7 @@ class StepStats(_Value):
         return self.agreed / self.compared if self.compared else 1.0
 
 
-class Rollout(_Value):
+class Rollout(Value):
     """Everything the deployer remembers about one goal's deployments."""
 
     goal: str
@@ -159,27 +146,27 @@ class Rollout(_Value):
         return {a.digest for a in (self.champion, self.candidate, self.previous) if a is not None}
 
 
-class Started(_Value):
+class Started(Value):
     adapter: Adapter
     strategy: str
     champion_digest: str
     percent: int
 
 
-class Advanced(_Value):
+class Advanced(Value):
     adapter: Adapter
     step: StepRecord
     percent: int
 
 
-class Promoted(_Value):
+class Promoted(Value):
     adapter: Adapter
     previous_digest: str
     steps: tuple[StepRecord, ...]
     reason: str
 
 
-class RolledBack(_Value):
+class RolledBack(Value):
     adapter: Adapter
     restored_digest: str
     trigger: str
@@ -188,14 +175,14 @@ class RolledBack(_Value):
     incident_id: str = ""
 
 
-class Unload(_Value):
+class Unload(Value):
     digest: str
 
 
 Decision = Started | Advanced | Promoted | RolledBack | Unload
 
 
-class Transition(_Value):
+class Transition(Value):
     """A new state and what to do about it (emit events, unload adapters)."""
 
     rollout: Rollout

@@ -61,7 +61,9 @@ def deployments(goal: str = typer.Argument("", help="a goal, or `rollback GOAL`"
         if not target:
             raise ConfigError("name the goal to roll back", hint="tuneline deployments rollback GOAL")
         return _rollback(target, reason)
-    reply = _call(lambda c: pb_grpc.AdminStub(c).ListDeployments, pb.ListDeploymentsRequest(goal=goal))
+    reply: pb.ListDeploymentsResponse = _call(
+        lambda c: pb_grpc.AdminStub(c).ListDeployments,  # type: ignore[no-untyped-call]  # generated stub: no .pyi for *_pb2_grpc
+        pb.ListDeploymentsRequest(goal=goal))
     table = Table(title="deployments")
     for col in ("goal", "state", "strategy", "role", "adapter", "traffic", "deployment", "step", "step requests"):
         table.add_column(col)
@@ -77,7 +79,9 @@ def deployments(goal: str = typer.Argument("", help="a goal, or `rollback GOAL`"
 
 
 def _rollback(goal: str, reason: str) -> None:
-    reply = _call(lambda c: pb_grpc.AdminStub(c).Rollback, pb.RollbackRequest(goal=goal, reason=reason))
+    reply: pb.RollbackResponse = _call(
+        lambda c: pb_grpc.AdminStub(c).Rollback,  # type: ignore[no-untyped-call]  # generated stub: no .pyi for *_pb2_grpc
+        pb.RollbackRequest(goal=goal, reason=reason))
     restored = short(reply.restored_digest) if reply.restored_digest else "nothing"
     console.print(f"rolled back [bold]{short(reply.rolled_back_digest)}[/] on {goal}; serving {restored} "
                   f"({reply.decision_to_zero_ms:.2f} ms from decision to 0 %)")
@@ -85,7 +89,9 @@ def _rollback(goal: str, reason: str) -> None:
 
 def predict(goal: str, text: str, top_k: int = typer.Option(3, help="how many labels to show")) -> None:
     """Ask the deployer for one prediction."""
-    r = _call(lambda c: pb_grpc.InferenceStub(c).Predict, pb.PredictRequest(goal=goal, text=text, top_k=top_k))
+    r: pb.PredictResponse = _call(
+        lambda c: pb_grpc.InferenceStub(c).Predict,  # type: ignore[no-untyped-call]  # generated stub: no .pyi for *_pb2_grpc
+        pb.PredictRequest(goal=goal, text=text, top_k=top_k))
     table = Table(title=f"{goal}: {r.label} ({r.confidence:.3f})" + ("  [red]escalate[/]" if r.escalate else ""))
     table.add_column("label")
     table.add_column("score", justify="right")

@@ -30,13 +30,14 @@ def token_status(header: str | None, tokens: list[bytes]) -> grpc.StatusCode | N
     return None if matched else grpc.StatusCode.PERMISSION_DENIED
 
 
-class BearerTokenInterceptor(grpc.ServerInterceptor):
+class BearerTokenInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # grpc ships no type information: its classes are Any
     """Refuses calls to protected services without a valid bearer token."""
 
     def __init__(self, tokens: list[str]) -> None:
         self._tokens = [t.encode() for t in tokens if t]
 
-    def intercept_service(self, continuation: Callable, handler_call_details: grpc.HandlerCallDetails):
+    def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+                          handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         method = handler_call_details.method
         if method.startswith(OPEN_PREFIXES):
             return continuation(handler_call_details)

@@ -13,11 +13,14 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import NoReturn, Protocol, TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError as ProtoDecodeError
+from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -29,8 +32,8 @@ from services.deployer.serving.batcher import MicroBatcher, Overloaded, Shutting
 from services.deployer.serving.config import ServingConfig
 from services.deployer.serving.inference_log import LogSink
 from services.deployer.serving.outcome import ServedObserver
-from services.deployer.serving.predictions import AdapterNotLoaded
-from services.deployer.serving.responder import Answer, Question, Responder
+from services.deployer.serving.predictions import AdapterNotLoaded, BatchModel
+from services.deployer.serving.responder import Answer, LoadedAdapters, Question, Responder
 from services.kernel.errors import InvalidInput, NotFound
 from services.kernel.settings import Settings
 from services.kernel.telemetry import continued_span
@@ -42,6 +45,28 @@ INFERENCE_LOG_HEALTH = "tuneline.deployer.InferenceLog"
 DRAIN_QUIET_S = 0.25  # draining ends once no call arrived for this long and none is in flight
 DRAIN_FINAL_GRACE_S = 1.0  # then gRPC's own stop: refusals finish, Health.Watch streams are closed
 
+_Req = TypeVar("_Req")
+_Resp = TypeVar("_Resp")
+_CallReq = TypeVar("_CallReq", bound=Message, contravariant=True)
+_CallResp = TypeVar("_CallResp", bound=Message, covariant=True)
+_Metadata = Sequence[tuple[str, str | bytes]]
+
+
+class ServingPool(BatchModel, LoadedAdapters, Protocol):
+    """The adapter pool as the server sees it: the batcher runs batches on it, the responder asks what is loaded."""
+
+
+class UnaryCall(Protocol[_CallReq, _CallResp]):
+    """One unary-unary method as a client calls it: a grpc.UnaryUnaryMultiCallable, typed (grpc itself is not)."""
+
+    def __call__(self, request: _CallReq, timeout: float | None = None, metadata: _Metadata | None = None,
+                 credentials: grpc.CallCredentials | None = None, wait_for_ready: bool | None = None,
+                 compression: grpc.Compression | None = None) -> _CallResp: ...
+
+    def future(self, request: _CallReq, timeout: float | None = None, metadata: _Metadata | None = None,
+               credentials: grpc.CallCredentials | None = None, wait_for_ready: bool | None = None,
+               compression: grpc.Compression | None = None) -> grpc.Future: ...
+
 
 @dataclass(frozen=True)
 class _Undecodable:
@@ -50,13 +75,19 @@ class _Undecodable:
     reason: str
 
 
-def _tolerant(message_cls: type) -> object:
-    def parse(data: bytes) -> object:
+def _tolerant(message_cls: type[Message]) -> Callable[[bytes], Message | _Undecodable]:
+    def parse(data: bytes) -> Message | _Undecodable:
         try:
             return message_cls.FromString(data)
         except (ProtoDecodeError, ValueError, RuntimeError) as err:
             return _Undecodable(str(err) or "the request is not a valid protobuf")
     return parse
+
+
+def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, details: str) -> NoReturn:
+    """context.abort(), which always raises (grpc is untyped, so the type checker cannot know that)."""
+    context.abort(code, details)
+    raise AssertionError("grpc.ServicerContext.abort returned instead of raising")
 
 
 def _status_of(err: BaseException) -> grpc.StatusCode:
@@ -139,14 +170,15 @@ class InferenceServicer:
     def PredictBatch(self, request: pb.PredictBatchRequest | _Undecodable,
                      context: grpc.ServicerContext) -> pb.PredictBatchResponse:
         """Several predictions in one call."""
-        def run(r: pb.PredictBatchRequest, q) -> pb.PredictBatchResponse:
+        def run(r: pb.PredictBatchRequest, q: Callable[[pb.PredictRequest], Question]) -> pb.PredictBatchResponse:
             answers = self._responder.answer_many([q(x) for x in r.requests], context.time_remaining())
             return pb.PredictBatchResponse(responses=[_to_pb(a) for a in answers])
         return self._call(context, request, run)
 
-    def _call(self, context: grpc.ServicerContext, request, run):
+    def _call(self, context: grpc.ServicerContext, request: _Req | _Undecodable,
+              run: Callable[[_Req, Callable[[pb.PredictRequest], Question]], _Resp]) -> _Resp:
         if isinstance(request, _Undecodable):
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request (text must be valid UTF-8): {request.reason}")
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"malformed request (text must be valid UTF-8): {request.reason}")
         traceparent = dict(context.invocation_metadata()).get("traceparent", "")
         with continued_span("inference.predict", traceparent) as span:
             ctx = span.get_span_context()
@@ -156,7 +188,7 @@ class InferenceServicer:
             def question(r: pb.PredictRequest) -> Question:
                 return Question(r.goal, r.text, r.request_id, r.tenant, r.top_k, trace_id, parent)
             if not self._admit():
-                context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down; retry on another replica")
+                _abort(context, grpc.StatusCode.UNAVAILABLE, "the server is shutting down; retry on another replica")
             try:
                 response = run(request, question)
                 self._leave("answered")
@@ -166,7 +198,7 @@ class InferenceServicer:
                 code = _status_of(err)
                 if code is grpc.StatusCode.INTERNAL:
                     log.exception("prediction failed")
-                context.abort(code, str(err) if code is not grpc.StatusCode.INTERNAL else "internal error")
+                _abort(context, code, str(err) if code is not grpc.StatusCode.INTERNAL else "internal error")
 
 
 def service_handler(service: str, servicer: object, tolerant: bool = False) -> grpc.GenericRpcHandler:
@@ -186,6 +218,12 @@ def service_handler(service: str, servicer: object, tolerant: bool = False) -> g
 
 class InferenceClient:
     """A client of Inference and Admin (methods named as in the proto; metadata/timeout as keywords)."""
+
+    # Set in __init__ from the proto's descriptors; declared here for the type checker.
+    Predict: UnaryCall[pb.PredictRequest, pb.PredictResponse]
+    PredictBatch: UnaryCall[pb.PredictBatchRequest, pb.PredictBatchResponse]
+    ListDeployments: UnaryCall[pb.ListDeploymentsRequest, pb.ListDeploymentsResponse]
+    Rollback: UnaryCall[pb.RollbackRequest, pb.RollbackResponse]
 
     def __init__(self, channel: grpc.Channel) -> None:
         for service in (INFERENCE, ADMIN):
@@ -279,11 +317,13 @@ def _bind(server: grpc.Server, address: str, settings: Settings) -> int:
         ca = settings.grpc_tls_client_ca.read_bytes() if settings.grpc_tls_client_ca else None
         creds = grpc.ssl_server_credentials([(settings.grpc_tls_key.read_bytes(), settings.grpc_tls_cert.read_bytes())],
                                             root_certificates=ca, require_client_auth=ca is not None)
-        return server.add_secure_port(address, creds)
-    return server.add_insecure_port(address)
+        secure_port: int = server.add_secure_port(address, creds)
+        return secure_port
+    port: int = server.add_insecure_port(address)
+    return port
 
 
-def build_server(settings: Settings, routing: RoutingTable, pool, observer: ServedObserver, log_sink: LogSink,
+def build_server(settings: Settings, routing: RoutingTable, pool: ServingPool, observer: ServedObserver, log_sink: LogSink,
                  admin_servicer: object | None = None, config: ServingConfig | None = None,
                  address: str | None = None) -> InferenceServer:
     """Wire batcher, responder, servicers, auth, health and reflection into a server (not started)."""

@@ -117,13 +117,13 @@ def to_message(entry: LogEntry, projection: np.ndarray | None) -> ev.InferenceLo
 def project_batch(entries: list[LogEntry]) -> list[np.ndarray | None]:
     """The 8-d projection of each entry's embedding, one matrix product per embedding width."""
     out: list[np.ndarray | None] = [None] * len(entries)
-    by_width: dict[int, list[int]] = {}
+    by_width: dict[int, list[tuple[int, np.ndarray]]] = {}
     for i, e in enumerate(entries):
         if e.embedding is not None:
-            by_width.setdefault(e.embedding.shape[-1], []).append(i)
-    for idx in by_width.values():
-        projected = project(np.stack([entries[i].embedding for i in idx]))
-        for row, i in zip(projected, idx, strict=True):
+            by_width.setdefault(e.embedding.shape[-1], []).append((i, e.embedding))
+    for group in by_width.values():
+        projected = project(np.stack([embedding for _, embedding in group]))
+        for row, (i, _) in zip(projected, group, strict=True):
             out[i] = row
     return out
 
@@ -200,8 +200,9 @@ class KafkaInferenceLog:
             trace = {"traceparent": entry.traceparent} if entry.traceparent else {}
             record = encode(Outgoing(to_message(entry, projection), entry.goal), topic=self._topic,
                             source=self._source, trace_headers=trace)
+            headers: list[tuple[str, str | bytes | None]] = list(record.headers)
             try:
-                self._producer.produce(record.topic, record.value, record.key, headers=record.headers,
+                self._producer.produce(record.topic, record.value, record.key, headers=headers,
                                        on_delivery=self._on_delivery)
             except BufferError:
                 self._count_failure(1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,11 +85,11 @@ class LoraSwitch:
         """The adapter the following forward passes apply (None: the bare base)."""
         self._active = weights
 
-    def _hook(self, name: str):
+    def _hook(self, name: str) -> Callable[[torch.nn.Module, tuple[torch.Tensor, ...], torch.Tensor], torch.Tensor]:
         def add_lora(_module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
             weights = self._active
             pair = weights.layers.get(name) if weights is not None else None
-            if pair is None:
+            if weights is None or pair is None:
                 return output
             a, b = pair
             return output + (inputs[0] @ a.T @ b.T) * weights.scaling

@@ -57,7 +57,8 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> n
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return np.divide(num, den, out=np.zeros(num.shape, dtype=np.float64), where=den > 0)
+    ratio: np.ndarray = np.divide(num, den, out=np.zeros(num.shape, dtype=np.float64), where=den > 0)
+    return ratio
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> ClassificationMetrics:

@@ -112,6 +112,6 @@ def robustness(
         PerturbationResult(kind, float(np.mean(ok)), clean - float(np.mean(ok)), int(changed.get(kind, 0)))
         for kind, ok in perturbed_correct.items()
     )
-    all_ok = np.concatenate([np.asarray(v, dtype=float) for v in perturbed_correct.values()]) if per_kind else []
+    all_ok: np.ndarray | list[float] = np.concatenate([np.asarray(v, dtype=float) for v in perturbed_correct.values()]) if per_kind else []
     perturbed = float(np.mean(all_ok)) if len(all_ok) else float("nan")
     return RobustnessResult(seed, len(clean_correct), clean, perturbed, clean - perturbed, per_kind)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -12,6 +13,9 @@ from tuneline.events.v1 import events_pb2 as ev
 
 from services.kernel.errors import NotFound
 from services.kernel.ids import short
+
+if TYPE_CHECKING:
+    from services.evaluator.store import EvalRow
 
 console = Console()
 
@@ -23,7 +27,7 @@ def run() -> None:
     build_runtime().run()
 
 
-def _rows(eval_id: str | None, limit: int) -> list:
+def _rows(eval_id: str | None, limit: int) -> list[EvalRow]:
     import sqlalchemy as sa
 
     from services.evaluator.bootstrap import open_store
@@ -50,7 +54,7 @@ def _export(out: ev.EvalOutcome, dest: Path) -> None:
     console.print(f"wrote the HTML report to [bold]{dest}[/] (open it in a browser)")
 
 
-def _show(row, html: Path | None) -> None:  # noqa: ANN001 - EvalRow
+def _show(row: EvalRow, html: Path | None) -> None:
     out = ev.EvalOutcome.FromString(row.outcome)
     verdict = "[green]PASSED[/]" if out.passed else "[red]FAILED[/]"
     console.print(f"eval [bold]{out.eval_id}[/] of run {out.run_id} ({out.goal_name}): {verdict}")

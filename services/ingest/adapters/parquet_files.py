@@ -64,7 +64,8 @@ class Staging:
         for b in range(BUCKETS):
             path = self.folder / f"bucket-{b:02d}.parquet"
             if path.exists():
-                yield pq.read_table(path).sort_by([("key", "ascending"), ("label", "ascending"), ("text", "ascending"), ("seq", "ascending")])
+                order = [("key", "ascending"), ("label", "ascending"), ("text", "ascending"), ("seq", "ascending")]
+                yield pq.read_table(path).sort_by(order)
 
     def signatures(self) -> np.ndarray:
         """All signatures in arrival order, as a read-only memory map."""

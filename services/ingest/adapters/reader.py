@@ -12,7 +12,7 @@ import io
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import fsspec
 import pyarrow.parquet as pq
@@ -64,7 +64,8 @@ def _sniff(f: BinaryIO, fmt: str) -> None:
 def read_chunks(loc: DatasetLocation, fmt: str, fields: FieldSpec, chunk_rows: int, max_row_bytes: int) -> Iterator[Chunk]:
     """Yield the dataset's rows in chunks of at most `chunk_rows`."""
     with open_binary(loc) as raw:
-        f = raw if hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
+        # A file without peek() is an unbuffered raw stream (readinto), which BufferedReader wraps.
+        f = raw if hasattr(raw, "peek") else io.BufferedReader(cast(io.RawIOBase, raw))
         _sniff(f, fmt)
         if fmt == "parquet":
             yield from _parquet(f, fields, chunk_rows)
@@ -97,7 +98,7 @@ def _missing_columns(found: list[str], fields: FieldSpec) -> None:
 def _csv(f: BinaryIO, fields: FieldSpec, max_row_bytes: int) -> Iterator[RawRow | RowProblem]:
     # The csv module refuses fields over this limit instead of buffering a runaway row.
     csv.field_size_limit(max_row_bytes)
-    text = io.TextIOWrapper(f, encoding="utf-8-sig", errors="surrogateescape", newline="")  # type: ignore[arg-type]
+    text = io.TextIOWrapper(f, encoding="utf-8-sig", errors="surrogateescape", newline="")
     reader = csv.reader(text, strict=True)
     try:
         header = next(reader, None)

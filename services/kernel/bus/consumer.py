@@ -96,7 +96,8 @@ class EventProcessor:
         decoded: list[tuple[RawRecord, Incoming[Message]]] = []
         for r in records:
             try:
-                decoded.append((r, decode(r.value, r.headers, topic=r.topic, partition=r.partition, offset=r.offset, expect=self.sub.event)))
+                decoded.append((r, decode(r.value, r.headers, topic=r.topic, partition=r.partition, offset=r.offset,
+                                          expect=self.sub.event)))
             except PermanentError as err:
                 self._dead_letter(r, err, attempts=1)
         if not decoded:

@@ -44,7 +44,7 @@ def serving_health(errors: Sequence[bool], latencies_ms: Sequence[float], max_er
     """Error rate and p99 of one window, and whether either breaches the goal's rollback limits."""
     n = len(errors)
     error_rate = float(np.mean(errors)) if n else 0.0
-    ok = [lat for lat, err in zip(latencies_ms, errors) if not err]
+    ok = [lat for lat, err in zip(latencies_ms, errors, strict=True) if not err]
     p99 = float(np.percentile(ok, 99)) if ok else 0.0
     return ServingHealth(n, error_rate, p99, error_rate > max_error_rate, p99 > max_p99_ms)
 

@@ -28,7 +28,8 @@ def _call(method: Callable[[q_grpc.QueryStub], Callable[..., T]], request: objec
     settings = MonitorSettings()
     with grpc.insecure_channel(settings.monitor_address) as channel:
         try:
-            return method(q_grpc.QueryStub(channel))(request, metadata=(("authorization", f"Bearer {settings.grpc_token}"),), timeout=120)
+            stub = q_grpc.QueryStub(channel)  # type: ignore[no-untyped-call]  # generated gRPC code, unannotated
+            return method(stub)(request, metadata=(("authorization", f"Bearer {settings.grpc_token}"),), timeout=120)
         except grpc.RpcError as err:
             raise _error(err, settings.monitor_address) from None
 

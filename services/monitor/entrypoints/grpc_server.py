@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 from concurrent import futures
+from typing import NoReturn
 
 import grpc
 from tuneline.monitor.v1 import query_pb2 as q
@@ -31,6 +32,11 @@ def _authorised(context: grpc.ServicerContext, tokens: list[bytes]) -> None:
         context.abort(grpc.StatusCode.PERMISSION_DENIED, "unknown token")
 
 
+def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, details: str) -> NoReturn:
+    context.abort(code, details)
+    raise AssertionError("grpc's ServicerContext.abort always raises")
+
+
 class QueryServicer(q_grpc.QueryServicer):
     """Answers lineage and ledger questions from the monitor's store."""
 
@@ -38,22 +44,22 @@ class QueryServicer(q_grpc.QueryServicer):
         self.settings, self.store, self.lineage = settings, store, lineage
         self.tokens = [t.encode() for t in settings.grpc_tokens if t]
 
-    def Lineage(self, request, context):
+    def Lineage(self, request: q.LineageRequest, context: grpc.ServicerContext) -> q.LineageResponse:
         _authorised(context, self.tokens)
         try:
             return self.lineage.of(request.id)
         except NotFound as err:
-            context.abort(grpc.StatusCode.NOT_FOUND, str(err))
+            _abort(context, grpc.StatusCode.NOT_FOUND, str(err))
         except TunelineError as err:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(err))
+            _abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(err))
 
-    def VerifyLedger(self, request, context):
+    def VerifyLedger(self, request: q.VerifyLedgerRequest, context: grpc.ServicerContext) -> q.VerifyLedgerResponse:
         _authorised(context, self.tokens)
         v = audit.verify_ledger(self.store, audit.read_exported_head(audit.head_file(self.settings.state_dir)))
         return q.VerifyLedgerResponse(ok=v.ok, records=v.records, first_bad_sequence=v.first_bad_seq, problem=v.problem,
                                       head_hash=v.head.hash)
 
-    def LedgerHead(self, request, context):
+    def LedgerHead(self, request: q.LedgerHeadRequest, context: grpc.ServicerContext) -> q.LedgerHeadResponse:
         _authorised(context, self.tokens)
         head = audit.current_head(self.store)
         return q.LedgerHeadResponse(sequence=head.seq, head_hash=head.hash)
@@ -63,12 +69,14 @@ class QueryServer:
     """The gRPC server as a runtime background component."""
 
     def __init__(self, settings: MonitorSettings, servicer: QueryServicer) -> None:
-        self.settings, self.servicer, self.server = settings, servicer, None
+        self.settings, self.servicer = settings, servicer
+        self.server: grpc.Server | None = None
 
     def start(self) -> None:
         """Listen on settings.monitor_address."""
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        q_grpc.add_QueryServicer_to_server(self.servicer, self.server)
+        # The generated gRPC module has no annotations (and no .pyi stub).
+        q_grpc.add_QueryServicer_to_server(self.servicer, self.server)  # type: ignore[no-untyped-call]
         self.server.add_insecure_port(self.settings.monitor_address)
         self.server.start()
 

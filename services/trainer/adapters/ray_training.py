@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from services.trainer.adapters.training_loop import ADAPTER_DIR, OUTCOME_FILE, LoopConfig, train
+from services.trainer.adapters.training_loop import ADAPTER_DIR, OUTCOME_FILE, CurvePoint, LoopConfig, train
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class TrainOutcome:
     status: str                      # succeeded | failed
     reason: str
     adapter_dir: Path | None
-    curve: list[dict] = field(default_factory=list)
+    curve: list[CurvePoint] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     stats: dict[str, float] = field(default_factory=dict)
     steps: int = 0
@@ -61,7 +61,8 @@ def gpus_visible() -> bool:
     """Whether the Ray cluster has GPUs (use_gpu: auto)."""
     import ray
 
-    return ray.cluster_resources().get("GPU", 0) > 0
+    resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]  # ray.cluster_resources is unannotated
+    return resources.get("GPU", 0) > 0
 
 
 class _RaySession:
@@ -91,7 +92,7 @@ class _RaySession:
         ray.train.report(metrics, checkpoint=checkpoint)
 
 
-def _worker(config: dict) -> None:
+def _worker(config: dict[str, LoopConfig]) -> None:
     with tempfile.TemporaryDirectory(prefix="tuneline-train-") as scratch:
         train(config["cfg"], _RaySession(Path(scratch)), Path(scratch) / "out")
 

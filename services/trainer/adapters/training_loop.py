@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
 import torch
 import torch.distributed as dist
@@ -22,6 +22,9 @@ from safetensors.torch import load_file, save_file
 from services.kernel.goal import ApproachSpec
 from services.kernel.modeling import AdapterMeta, TextClassifier, build_classifier, save_adapter
 from services.trainer.domain import schedule
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 STATE_FILE, OPTIMIZER_FILE, PROGRESS_FILE = "trainable.safetensors", "optimizer.pt", "progress.json"
 OUTCOME_FILE, ADAPTER_DIR = "outcome.json", "adapter"
@@ -51,6 +54,16 @@ class LoopConfig:
     threads: int
     log_every: int = 10
     use_gpu: bool = False
+
+
+class CurvePoint(TypedDict):
+    """One point of the training curve (the fields of the event's CurvePoint)."""
+
+    step: int
+    epoch: float
+    loss: float
+    learning_rate: float
+    grad_norm: float
 
 
 class WorkerSession(Protocol):
@@ -99,7 +112,7 @@ def _train(cfg: LoopConfig, session: WorkerSession, workdir: Path) -> None:
         input_ids, mask = _collate([encoded[i] for i in rows], tokenizer.pad_token_id, session.device)
         targets = torch.tensor([cfg.targets[i] for i in rows], device=session.device)
         loss = F.cross_entropy(net(input_ids, mask), targets)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward is unannotated
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
         mean_loss = _mean_across_workers(loss.detach(), session)
         stop_reason = _health(mean_loss, grad_norm, cfg.explode_grad_norm, step)
@@ -172,7 +185,7 @@ def _trainable_state(model: TextClassifier) -> dict[str, torch.Tensor]:
 
 
 def _checkpoint(session: WorkerSession, workdir: Path, model: TextClassifier, optimizer: torch.optim.Optimizer,
-                step: int, curve: list[dict], stats: dict) -> None:
+                step: int, curve: list[CurvePoint], stats: dict[str, float]) -> None:
     """Rank 0 writes trainable weights, optimiser state and progress; every rank reports (a barrier)."""
     folder = None
     if session.rank == 0:
@@ -184,7 +197,7 @@ def _checkpoint(session: WorkerSession, workdir: Path, model: TextClassifier, op
     session.report({"step": float(step), **stats}, folder)
 
 
-def _resume(checkpoint: Path | None, model: TextClassifier, optimizer: torch.optim.Optimizer) -> tuple[int, list[dict]]:
+def _resume(checkpoint: Path | None, model: TextClassifier, optimizer: torch.optim.Optimizer) -> tuple[int, list[CurvePoint]]:
     """Restore weights, optimiser and step from a checkpoint folder (safetensors + weights_only)."""
     if checkpoint is None:
         return 0, []
@@ -197,8 +210,9 @@ def _resume(checkpoint: Path | None, model: TextClassifier, optimizer: torch.opt
     return int(progress["step"]), list(progress["curve"])
 
 
-def _finish(cfg: LoopConfig, session: WorkerSession, workdir: Path, model: TextClassifier, tokenizer,
-            step: int, curve: list[dict], stats: dict, stop_reason: str) -> None:
+def _finish(cfg: LoopConfig, session: WorkerSession, workdir: Path, model: TextClassifier,
+            tokenizer: PreTrainedTokenizerBase, step: int, curve: list[CurvePoint], stats: dict[str, float],
+            stop_reason: str) -> None:
     """Rank 0 saves the adapter (unless stopped) and evaluates it; the final report carries both."""
     folder = None
     metrics: dict[str, float] = {"step": float(step), **stats}
@@ -211,13 +225,14 @@ def _finish(cfg: LoopConfig, session: WorkerSession, workdir: Path, model: TextC
             model.eval()
             meta = AdapterMeta(method=cfg.approach.method, base_model=cfg.base_model, max_length=cfg.max_length)
             save_adapter(model, cfg.labels, meta, folder / ADAPTER_DIR)
-            outcome["metrics"] = _evaluate(model, tokenizer, cfg, session.device)
-            metrics.update(outcome["metrics"])
+            evaluated = _evaluate(model, tokenizer, cfg, session.device)
+            outcome["metrics"] = evaluated
+            metrics.update(evaluated)
         (folder / OUTCOME_FILE).write_text(json.dumps(outcome))
     session.report(metrics, folder)
 
 
-def _evaluate(model: TextClassifier, tokenizer, cfg: LoopConfig, device: torch.device) -> dict[str, float]:
+def _evaluate(model: TextClassifier, tokenizer: PreTrainedTokenizerBase, cfg: LoopConfig, device: torch.device) -> dict[str, float]:
     """Accuracy and loss on the registered eval split (the evaluator owns the real gate)."""
     if not cfg.eval_texts:
         return {}

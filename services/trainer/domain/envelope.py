@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from services.kernel.ids import canonical_json, digest_json
 
@@ -54,7 +55,7 @@ class Envelope:
         return digest_json(asdict(self))
 
 
-def envelope_from_json(data: dict) -> Envelope:
+def envelope_from_json(data: dict[str, Any]) -> Envelope:
     """Rebuild an envelope from its stored JSON."""
     values = dict(data)
     values["hardware"] = Hardware(**values["hardware"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -15,6 +16,9 @@ from services.kernel.events import Outgoing
 from services.kernel.goal import load_goal
 from services.kernel.ids import short
 from services.trainer.settings import TrainerSettings
+
+if TYPE_CHECKING:
+    from services.kernel.store import Store
 
 console = Console(soft_wrap=True)  # digests and ids never break across lines
 trainer_app = typer.Typer(help="The trainer service (Ray Train fine-tuning).", no_args_is_help=True)
@@ -56,7 +60,7 @@ def runs(
         _list()
 
 
-def _store():  # noqa: ANN202 - the trainer's Store
+def _store() -> Store:
     from services.trainer.bootstrap import open_store
 
     return open_store(TrainerSettings())

@@ -11,10 +11,14 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from services.kernel.settings import REPO_ROOT
+
+if TYPE_CHECKING:
+    from tuneline.events.v1 import events_pb2 as ev
 
 BASE = "bundled:all-MiniLM-L6-v2"
 LABELS = ["card_arrival", "top_up_failed", "exchange_rate", "lost_or_stolen_card", "cash_withdrawal_charge",
@@ -143,18 +147,18 @@ class Flow:
         assert bootstrap.job_runner(self.deps).run_once()
         return [o for o in self.decisions() if o.run_id == run.run_id][0]
 
-    def decisions(self) -> list:
+    def decisions(self) -> list[ev.EvalOutcome]:
         import sqlalchemy as sa
         from tuneline.events.v1 import events_pb2 as ev
 
         from services.kernel.store import outbox
 
         rows = self.store.run(lambda s: s.execute(sa.select(outbox.c.event_type, outbox.c.value)).all())
-        types = {"eval.passed": ev.EvalPassed, "eval.failed": ev.EvalFailed}
+        types: dict[str, type[ev.EvalPassed] | type[ev.EvalFailed]] = {"eval.passed": ev.EvalPassed, "eval.failed": ev.EvalFailed}
         return [types[t].FromString(v).outcome for t, v in rows if t in types]
 
 
-def subset_goal(**acceptance: dict):
+def subset_goal(**acceptance: dict[str, float]):
     """The banking77 goal with thresholds for the 6-label subset and a latency bound for a shared CPU."""
     from services.kernel.goal import Goal, load_goal
 

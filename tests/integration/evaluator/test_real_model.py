@@ -7,13 +7,17 @@ import io
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tuneline.events.v1 import events_pb2 as ev
 
 pytestmark = pytest.mark.integration
 
 
-def _criteria(out) -> dict:
+def _criteria(out: ev.EvalOutcome) -> dict[str, ev.Criterion]:
     return {c.name: c for c in out.criteria}
 
 
@@ -68,7 +72,7 @@ def test_the_html_report_is_self_contained_with_decodable_plots(flow, adapters, 
     from PIL import Image
 
     goal = goal_for(slice_gap={"max": 0.5})
-    goal = goal.model_copy(update={"task": goal.task.model_copy(update={"slice_field": "channel"})})
+    goal = goal.replace(task=goal.task.replace(slice_field="channel"))
     flow.apply(goal)
     channels = ["app" if i % 3 else "web" for i in range(len(adapters.eval.texts))]
     out = flow.evaluate(flow.run_finished(flow.put_adapter(adapters.good), adapters.eval, goal, channels))

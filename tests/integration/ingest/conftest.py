@@ -10,13 +10,14 @@ import time
 import types
 import uuid
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
 from confluent_kafka import Consumer, TopicPartition
 
 from services.ingest.settings import IngestSettings
-from services.kernel.events import Outgoing, decode
+from services.kernel.events import Incoming, Outgoing, decode
 from services.kernel.outbox import publish_now
 from services.kernel.store import jobs, outbox
 
@@ -27,11 +28,13 @@ class IngestProcess:
     """One `tuneline ingest run` process with the test's settings."""
 
     def __init__(self, settings: IngestSettings, log: Path) -> None:
-        self.settings, self.log, self.proc = settings, log, None
+        self.settings, self.log = settings, log
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def env(self) -> dict[str, str]:
         s = self.settings
-        return {**os.environ, "TUNELINE_NAMESPACE": s.namespace, "TUNELINE_STATE_DIR": str(s.state_dir),
+        # The child process inherits this process's environment plus the test's settings.
+        return {**os.environ, "TUNELINE_NAMESPACE": s.namespace, "TUNELINE_STATE_DIR": str(s.state_dir),  # noqa: TID251 -- child env
                 "TUNELINE_KAFKA_BOOTSTRAP": s.bootstrap, "TUNELINE_ARTIFACT_ROOT": s.artifacts,
                 "TUNELINE_ALLOWED_DATA_ROOTS": json.dumps([str(r) for r in s.allowed_data_roots]),
                 "TUNELINE_CHUNK_ROWS": str(s.chunk_rows), "TUNELINE_CONSUMER_SESSION_TIMEOUT_S": "6"}
@@ -46,12 +49,12 @@ class IngestProcess:
             self.proc.wait(timeout=60)
 
 
-def read_events(settings: IngestSettings, event: str) -> list:
-    """Every event on a topic, from the start to the current end."""
+def read_events(settings: IngestSettings, event: str) -> list[Incoming[Any]]:
+    """Every event on a topic, from the start to the current end (tests read the named event's fields by name)."""
     c = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": f"reader-{uuid.uuid4().hex}", "enable.auto.commit": False})
     topic = settings.topic(event)
     meta = c.list_topics(topic, timeout=10).topics[topic]
-    found = []
+    found: list[Incoming[Any]] = []
     for p in meta.partitions:
         lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
         if hi <= lo:
@@ -61,8 +64,9 @@ def read_events(settings: IngestSettings, event: str) -> list:
             m = c.poll(5)
             if m is None or m.error():
                 break
-            found.append(decode(m.value(), m.headers(), topic=topic))
-            if m.offset() >= hi - 1:
+            # A consumed record's headers are (key, bytes) pairs and it has an offset (confluent_kafka types them loosely).
+            found.append(decode(m.value(), cast("list[tuple[str, bytes]] | None", m.headers()), topic=topic))
+            if cast(int, m.offset()) >= hi - 1:
                 break
     c.close()
     return found

@@ -26,6 +26,7 @@ def _expected_version(name: str) -> str:
     with tempfile.TemporaryDirectory() as work:
         loc = check_uri(str(REPO / "datasets" / name / "train.csv"), [REPO], [])
         r = certify(Plan(name, loc), Policy(), Path(work))
+        assert r.train is not None and r.eval is not None, r.certificate
         return digest_json([sha256_file(r.train), sha256_file(r.eval)])
 
 
@@ -80,7 +81,8 @@ def test_hostile_and_pii_datasets_are_rejected_or_scrubbed_without_leaking(inges
     assert all("outside the allowed data roots" in reasons[f"hostile{i}"] for i in (0, 1))
     assert all("'..'" in reasons[f"hostile{i}"] for i in (2, 3))
     assert "does not exist" in reasons["hostile4"] and "not allowed" in reasons["hostile5"]
-    reg = ingest_env.wait_for(lambda: [e for e in ingest_env.read("dataset.registered") if e.message.dataset_name == "pii"], 120, "pii registered")
+    reg = ingest_env.wait_for(lambda: [e for e in ingest_env.read("dataset.registered") if e.message.dataset_name == "pii"], 120,
+                              "pii registered")
     assert {g.gate: dict(g.counts) for g in reg[0].message.certificate}["pii"]["email"] == len(emails)
     ingest_env.wait_for(ingest_env.settled, 60, "settled")
     everything = Path(reg[0].message.train.uri).read_bytes() + Path(reg[0].message.eval.uri).read_bytes()

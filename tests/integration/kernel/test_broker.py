@@ -33,7 +33,9 @@ def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TUNELINE_STATE_DIR": str(settings.state_dir), "TUNELINE_KAFKA_PORT": str(settings.kafka_port),
+    # The child process inherits this process's environment plus the private broker's settings.
+    env = {**os.environ,  # noqa: TID251 -- a child process's environment
+           "TUNELINE_STATE_DIR": str(settings.state_dir), "TUNELINE_KAFKA_PORT": str(settings.kafka_port),
            "TUNELINE_KAFKA_CONTROLLER_PORT": str(settings.kafka_controller_port), "TUNELINE_KAFKA_HEAP": "384m"}
     env.pop("TUNELINE_KAFKA_BOOTSTRAP", None)
     return subprocess.run([sys.executable, "-m", "services.cli", *args], env=env, capture_output=True, text=True, timeout=180)
@@ -108,7 +110,9 @@ def test_broker_sigkill_loses_no_acknowledged_event(private: Settings) -> None:
         msg = consumer.poll(0.2)
         while msg is not None:
             if not msg.error():
-                stored.add(msg.value().decode())
+                value = msg.value()
+                assert value is not None, "every event was produced with a value"
+                stored.add(value.decode())
             msg = consumer.poll(0.05)
         return acked <= stored
 

@@ -31,10 +31,11 @@ def _effects(settings: Settings) -> list[tuple[str, str, str]]:
 
 def _outbox(settings: Settings) -> int:
     with sqlite3.connect(settings.state_dir / "stores" / "probe.db") as conn:
-        return conn.execute("select count(*) from tuneline_outbox").fetchone()[0]
+        count: int = conn.execute("select count(*) from tuneline_outbox").fetchone()[0]
+        return count
 
 
-def test_event_arrives_with_headers_payload_and_trace_continued(settings: Settings, probe) -> None:  # type: ignore[no-untyped-def]
+def test_event_arrives_with_headers_payload_and_trace_continued(settings: Settings, probe) -> None:
     setup_telemetry("test", settings)
     probe()
     with continued_span("publish goal"):
@@ -52,7 +53,7 @@ def test_event_arrives_with_headers_payload_and_trace_continued(settings: Settin
     assert not list(REPO.glob(f"{settings.group('probe')}*")), "the service wrote into its working directory"
 
 
-def test_sigkill_after_commit_before_offset_commit_has_no_second_effect(settings: Settings, probe) -> None:  # type: ignore[no-untyped-def]
+def test_sigkill_after_commit_before_offset_commit_has_no_second_effect(settings: Settings, probe) -> None:
     """RELIABILITY.md R3: each restart dies right after one commit; 5 trials, effect once each."""
     n = 5
     sent = publish_now(settings, [Outgoing(ev.GoalApplied(goal_name=f"g{i}"), "same-key") for i in range(n)], "test/1")
@@ -78,7 +79,7 @@ def test_sigkill_after_commit_before_offset_commit_has_no_second_effect(settings
     assert all(len({a.message.alert_id for a in alerts.items if a.id == ce}) == 1 for ce in {a.id for a in alerts.items})
 
 
-def test_poison_messages_are_dead_lettered_and_the_good_ones_processed(settings: Settings, probe) -> None:  # type: ignore[no-untyped-def]
+def test_poison_messages_are_dead_lettered_and_the_good_ones_processed(settings: Settings, probe) -> None:
     """RELIABILITY.md R11: not protobuf, a wrong ce_type, a handler that always raises."""
     topic = settings.topic("goal.applied")
     good = [Outgoing(ev.GoalApplied(goal_name=f"ok{i}"), "k") for i in range(6)]
@@ -87,16 +88,16 @@ def test_poison_messages_are_dead_lettered_and_the_good_ones_processed(settings:
     wrong_type = [(k, b"tuneline.run.finished.v1" if k == "ce_type" else v) for k, v in template.headers if k != "ce_id"]
     wrong_type.append(("ce_id", b"poison-type"))
     producer = Producer({"bootstrap.servers": settings.bootstrap, "enable.idempotence": True})
-    for i, out in enumerate(good[:3]):
+    for _i, out in enumerate(good[:3]):
         rec = encode(out, topic=topic, source="test")
-        producer.produce(topic, rec.value, b"k", headers=rec.headers)
-    producer.produce(topic, b"\xff\x00not a protobuf\xff", b"k", headers=not_protobuf)
-    producer.produce(topic, template.value, b"k", headers=wrong_type)
+        producer.produce(topic, rec.value, b"k", headers=list(rec.headers))
+    producer.produce(topic, b"\xff\x00not a protobuf\xff", b"k", headers=list(not_protobuf))
+    producer.produce(topic, template.value, b"k", headers=list(wrong_type))
     raiser = encode(Outgoing(ev.GoalApplied(goal_name="raise-always"), "k"), topic=topic, source="test")
-    producer.produce(topic, raiser.value, b"k", headers=raiser.headers)
+    producer.produce(topic, raiser.value, b"k", headers=list(raiser.headers))
     for out in good[3:]:
         rec = encode(out, topic=topic, source="test")
-        producer.produce(topic, rec.value, b"k", headers=rec.headers)
+        producer.produce(topic, rec.value, b"k", headers=list(rec.headers))
     assert producer.flush(30) == 0
     probe()
     letters = EventLog(settings, "deadletter").wait(3, 120)

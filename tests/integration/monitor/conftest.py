@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import io
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -14,7 +16,8 @@ from tuneline.events.v1 import events_pb2 as ev
 
 from benchmarks.monitor import build_traffic, mixed_window
 from services.kernel.blobs import BlobStore
-from services.kernel.events import Incoming, event_name_of
+from services.kernel.bus.consumer import Handler
+from services.kernel.events import Incoming, Outgoing, event_name_of
 from services.kernel.goal import load_goal
 from services.kernel.ids import uuid7
 from services.kernel.outbox import emit
@@ -27,9 +30,10 @@ from services.monitor.windows import WindowDeps
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ADAPTER = "sha256:" + "a" * 64
+M = TypeVar("M", bound=Message)
 
 
-def incoming(message: Message, at_s: float, subject: str = "banking77") -> Incoming:
+def incoming(message: M, at_s: float, subject: str = "banking77") -> Incoming[M]:
     name = event_name_of(message)
     return Incoming(id=uuid7(), type=name, source="test/1", time=T0 + timedelta(seconds=at_s), subject=subject,
                     message=message, topic=f"tuneline.{name}", partition=0, offset=0)
@@ -45,14 +49,15 @@ class Driver:
     """Runs handlers like the kernel does (one transaction per batch) and collects what they emit."""
 
     def __init__(self, store: Store, deps: WindowDeps) -> None:
-        self.store, self.deps, self.emitted, self.clock = store, deps, [], 0.0
-        self.routes = {"goal.applied": handlers.on_goal_applied, "eval.passed": handlers.on_eval_passed,
-                       "deployment.started": handlers.on_deployment_started,
-                       "deployment.promoted": handlers.on_deployment_promoted,
-                       "inference.logged": functools.partial(handlers.on_inference_logged, deps=deps)}
+        self.store, self.deps, self.clock = store, deps, 0.0
+        self.emitted: list[Outgoing] = []
+        self.routes: dict[str, Handler] = {"goal.applied": handlers.on_goal_applied, "eval.passed": handlers.on_eval_passed,
+                                           "deployment.started": handlers.on_deployment_started,
+                                           "deployment.promoted": handlers.on_deployment_promoted,
+                                           "inference.logged": functools.partial(handlers.on_inference_logged, deps=deps)}
 
-    def send(self, messages: list[Message]) -> list:
-        out = []
+    def send(self, messages: Sequence[Message]) -> list[Outgoing]:
+        out: list[Outgoing] = []
         with self.store.session() as s:
             for m in messages:
                 self.clock += 0.01
@@ -62,10 +67,10 @@ class Driver:
         self.emitted += out
         return out
 
-    def events(self, name: str) -> list:
+    def events(self, name: str) -> list[Outgoing]:
         return [o for o in self.emitted if o.event == name]
 
-    def window(self, frame: pd.DataFrame, variant: str = "canary") -> list:
+    def window(self, frame: pd.DataFrame, variant: str = "canary") -> list[Outgoing]:
         msgs = [ev.InferenceLogged(request_id=uuid7(), goal_name="banking77", adapter_digest=ADAPTER, variant=variant,
                                    deployment_id="dep-1", label=str(r.label), confidence=r.confidence, margin=r.margin,
                                    latency_ms=5.0, text_length=int(r.text_length), token_count=int(r.token_count),
@@ -76,7 +81,7 @@ class Driver:
 
 
 @pytest.fixture
-def driver(tmp_path, traffic) -> Driver:
+def driver(tmp_path, traffic) -> Iterator[Driver]:
     settings = Settings(state_dir=tmp_path, namespace="it.")
     store = Store.open(settings, "monitor", MIGRATIONS)
     blobs = BlobStore(str(tmp_path / "artifacts"))

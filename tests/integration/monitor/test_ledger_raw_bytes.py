@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import sqlite3
 import subprocess
 from contextlib import closing
+from typing import cast
 
 import pytest
 from confluent_kafka import Producer
@@ -24,18 +24,13 @@ from services.kernel.events import decode
 from services.kernel.ids import sha256_bytes, uuid7
 from services.kernel.store import Store
 from services.monitor.audit import head_file, read_exported_head, verify_ledger
-from tests.support import python, settings_env, start_process, stop_process, wait_for
+from tests.support import free_ports, python, settings_env, start_process, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 RUN_MONITOR = "import sys; sys.argv = ['tuneline', 'monitor', 'run']; from services.cli import main; main()"
 # Field 999, wire type 0 (varint), value 1: a field from a newer schema Tuneline's message lacks.
 UNKNOWN_FIELD = bytes([0xB8, 0x3E, 0x01])
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _foreign_event() -> tuple[bytes, list[tuple[str, bytes]], str]:
@@ -62,23 +57,25 @@ def _stored(db, event_id: str) -> tuple[int, bytes, str, str] | None:
         return None
     with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
         try:
-            return con.execute("select seq, payload, payload_digest, headers_json from monitor_ledger where ce_id = ?",
-                               (event_id,)).fetchone()
+            row: tuple[int, bytes, str, str] | None = con.execute(
+                "select seq, payload, payload_digest, headers_json from monitor_ledger where ce_id = ?", (event_id,)).fetchone()
+            return row
         except sqlite3.OperationalError:  # tables not created yet
             return None
 
 
 def test_the_ledger_hashes_the_exact_bytes_a_foreign_producer_sent(settings, tmp_path):
-    settings = settings.model_copy(update={"monitor_address": f"127.0.0.1:{_free_port()}"})
+    settings = settings.replace(monitor_address=f"127.0.0.1:{free_ports()[0]}")
     value, headers, event_id = _foreign_event()
     assert decode(value, headers).message.SerializeToString() != value  # the codec would write other bytes
     monitor = start_process(python("-c", RUN_MONITOR), settings, tmp_path / "monitor.log")
     db = settings.state_dir / "stores" / "monitor.db"
     try:
         producer = Producer({"bootstrap.servers": settings.bootstrap})
-        producer.produce(settings.topic("dataset.published"), value=value, key=b"partner-data", headers=headers)
+        producer.produce(settings.topic("dataset.published"), value=value, key=b"partner-data", headers=list(headers))
         assert producer.flush(10) == 0
-        seq, payload, digest, headers_json = wait_for(lambda: _stored(db, event_id), 120, "the event in the ledger")
+        seq, payload, digest, headers_json = cast("tuple[int, bytes, str, str]",
+                                                  wait_for(lambda: _stored(db, event_id), 120, "the event in the ledger"))
         assert payload == value and digest == sha256_bytes(value)
         recorded = [(h["k"], h["v"].encode() if "v" in h else base64.b64decode(h["b64"])) for h in json.loads(headers_json)]
         assert recorded == headers, "headers not recorded exactly as received (order, extras, bytes)"

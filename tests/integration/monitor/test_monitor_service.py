@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import io
 import signal
-import socket
 import sqlite3
 from contextlib import closing
+from typing import cast
 
 import grpc
 import numpy as np
@@ -24,18 +24,13 @@ from services.kernel.goal import load_goal, parse_goal
 from services.kernel.ids import uuid7
 from services.kernel.outbox import publish_now
 from services.kernel.settings import REPO_ROOT
-from tests.support import EventLog, python, start_process, stop_process, wait_for
+from tests.support import EventLog, free_ports, python, start_process, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 ADAPTER = "sha256:" + "c" * 64
 WINDOW = 200
 RUN_MONITOR = "import sys; sys.argv = ['tuneline', 'monitor', 'run']; from services.cli import main; main()"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _predictions(frame, start_ms: int) -> list[Outgoing]:
@@ -57,7 +52,8 @@ def _setup_events(settings, traffic) -> list[Outgoing]:
                              adapter=ev.ArtifactRef(digest=ADAPTER), reference=ev.ReferenceProfile(table=table))
     return [Outgoing(ev.GoalApplied(goal_name="banking77", goal_version=goal.version, goal_json=goal.canonical_json()), "banking77"),
             Outgoing(ev.EvalPassed(outcome=outcome), "banking77"),
-            Outgoing(ev.DeploymentStarted(deployment_id="dep-9", goal_name="banking77", adapter=ev.ArtifactRef(digest=ADAPTER)), "banking77")]
+            Outgoing(ev.DeploymentStarted(deployment_id="dep-9", goal_name="banking77", adapter=ev.ArtifactRef(digest=ADAPTER)),
+                     "banking77")]
 
 
 def _has_reference(settings) -> bool:
@@ -66,7 +62,8 @@ def _has_reference(settings) -> bool:
         return False
     with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
         try:
-            return con.execute("select count(*) from monitor_references").fetchone()[0] > 0
+            count: int = con.execute("select count(*) from monitor_references").fetchone()[0]
+            return count > 0
         except sqlite3.OperationalError:  # the tables are not created yet
             return False
 
@@ -77,7 +74,7 @@ def _query(settings, method: str, request):
 
 
 def test_drift_rolls_back_once_across_a_sigkill_and_the_ledger_holds_everything(settings, traffic, tmp_path):
-    settings = settings.model_copy(update={"monitor_address": f"127.0.0.1:{_free_port()}"})
+    settings = settings.replace(monitor_address=f"127.0.0.1:{free_ports()[0]}")
     start = lambda: start_process(python("-c", RUN_MONITOR), settings, tmp_path / "monitor.log")  # noqa: E731
     rng = np.random.default_rng(5)
     sent = publish_now(settings, _setup_events(settings, traffic), "test")
@@ -103,8 +100,9 @@ def test_drift_rolls_back_once_across_a_sigkill_and_the_ledger_holds_everything(
         p.produce(settings.topic("goal.applied"), value=b"\x00garbage", key=b"banking77")
         p.flush(10)
         alerts.wait(1, timeout_s=120, where=lambda a: a.message.kind == "deadletter")
-        head = wait_for(lambda: (h := _query(settings, "LedgerHead", q.LedgerHeadRequest())).sequence >= len(sent) + 3 and h,
-                        240, "every event in the ledger")
+        head = cast(q.LedgerHeadResponse,
+                    wait_for(lambda: (h := _query(settings, "LedgerHead", q.LedgerHeadRequest())).sequence >= len(sent) + 3 and h,
+                             240, "every event in the ledger"))
         rollbacks.poll(2.0)
         assert len({r.id for r in rollbacks.items}) == 1, "a second rollback request after the restart"
         assert rollbacks.items[0].message.incident_id == first[0].message.incident_id

@@ -19,7 +19,7 @@ from services.kernel.events import Outgoing
 from services.kernel.outbox import publish_now
 from services.kernel.settings import Settings
 from services.stack import processes
-from tests.support import REPO, EventLog, settings_env, wait_for
+from tests.support import REPO, EventLog, free_ports, settings_env, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -57,8 +57,8 @@ def _descendants(pid: int) -> list[str]:
 
 
 def test_up_restores_a_killed_service_and_down_leaves_nothing(settings: Settings, tmp_path: Path) -> None:
-    base = 41000 + (os.getpid() % 500) * 2
-    s = settings.model_copy(update={"deployer_address": f"127.0.0.1:{base}", "monitor_address": f"127.0.0.1:{base + 1}"})
+    deployer_port, monitor_port = free_ports(2)
+    s = settings.replace(deployer_address=f"127.0.0.1:{deployer_port}", monitor_address=f"127.0.0.1:{monitor_port}")
     data = _slice(s.path("inbox", "hwu64-a.csv"), 0)
     registered = EventLog(s, "dataset.registered")
     try:
@@ -68,7 +68,9 @@ def test_up_restores_a_killed_service_and_down_leaves_nothing(settings: Settings
 
         first = _publish(s, data, "hwu64-slice")
         registered.wait(1, 180, where=lambda e: e.message.published_event_id == first)
-        os.kill(groups["ingest"], signal.SIGKILL)
+        ingest_pid = groups["ingest"]
+        assert ingest_pid is not None  # every service has a pid (asserted above)
+        os.kill(ingest_pid, signal.SIGKILL)
         wait_for(lambda: processes.service_pid(s, "ingest") is None, 30, "ingest to die")
         again = _publish(s, data, "hwu64-slice")  # same bytes while ingest is down: accepted, no second registration
 

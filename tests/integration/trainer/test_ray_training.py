@@ -28,6 +28,7 @@ def reference(tmp_path_factory, ray_local, tiny_config):
 def test_two_runs_of_the_same_config_give_the_same_adapter_digest(reference, tiny_config, tmp_path: Path) -> None:
     again = ray_training.fit(tiny_config(), "again", tmp_path, 2, 1, tmp_path / "adapter")
     assert again.status == "succeeded" and again.steps == reference.steps == 13
+    assert again.adapter_dir is not None
     assert adapter_digest(again.adapter_dir) == adapter_digest(reference.adapter_dir)
     assert again.curve == reference.curve
 
@@ -35,7 +36,7 @@ def test_two_runs_of_the_same_config_give_the_same_adapter_digest(reference, tin
 def test_a_sigkilled_worker_resumes_from_the_last_checkpoint_to_the_same_digest(reference, tiny_config, ray_probe,
                                                                                  tmp_path: Path) -> None:
     checkpoints, ray_train_workers = ray_probe
-    result: dict = {}
+    result: dict[str, ray_training.TrainOutcome] = {}
     thread = threading.Thread(target=lambda: result.setdefault(
         "out", ray_training.fit(tiny_config(), "killed", tmp_path, 2, 2, tmp_path / "adapter")))
     thread.start()
@@ -49,6 +50,7 @@ def test_a_sigkilled_worker_resumes_from_the_last_checkpoint_to_the_same_digest(
     out = result["out"]
     assert out.status == "succeeded", out.reason
     assert out.stats["resumed_from_step"] >= 3  # it restored a checkpoint rather than starting over
+    assert out.adapter_dir is not None
     assert adapter_digest(out.adapter_dir) == adapter_digest(reference.adapter_dir)
     assert out.curve == reference.curve
 

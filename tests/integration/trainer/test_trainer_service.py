@@ -61,7 +61,7 @@ def _apply(settings: Settings, path: Path) -> ev.GoalApplied:
     return ev.GoalApplied(goal_name=goal.name, goal_version=goal.version, goal_json=goal.canonical_json())
 
 
-def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", "from services.cli import main; main()", *args], cwd=REPO_ROOT,
                           env=settings_env(settings, TUNELINE_RAY_NUM_CPUS="2"), capture_output=True, text=True, timeout=900)
 
@@ -86,7 +86,7 @@ def _kill_tree(proc) -> None:
 def _unsent(settings: Settings) -> int:
     engine = sa.create_engine(settings.store_url_for("trainer"))
     with engine.connect() as conn:
-        n = conn.execute(sa.select(sa.func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))).scalar()
+        n = conn.execute(sa.select(sa.func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))).scalar_one()
     engine.dispose()
     return int(n)
 

@@ -16,6 +16,7 @@ import copy
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeGuard, cast
 
 import pytest
 import yaml
@@ -25,7 +26,7 @@ DEPLOY = REPO / "deploy"
 K8S = DEPLOY / "k8s"
 BUILTIN_API_VERSIONS = {"v1", "apps/v1", "batch/v1"}
 
-Doc = dict  # a Kubernetes object as parsed YAML
+Doc = dict[str, Any]  # a Kubernetes object (or a part of one) as parsed YAML
 
 
 def load_docs(path: Path) -> list[Doc]:
@@ -50,7 +51,7 @@ def render(root: Path) -> list[Doc]:
     return docs
 
 
-def _generated(root: Path, k: dict) -> list[Doc]:
+def _generated(root: Path, k: Doc) -> list[Doc]:
     if not k.get("generatorOptions", {}).get("disableNameSuffixHash"):
         # Hash suffixes would need kustomize's name-reference rewriting, which this renderer does not do.
         if k.get("configMapGenerator") or k.get("secretGenerator"):
@@ -59,7 +60,7 @@ def _generated(root: Path, k: dict) -> list[Doc]:
     return out + [_generate("Secret", root, g) for g in k.get("secretGenerator", [])]
 
 
-def _generate(kind: str, root: Path, gen: dict) -> Doc:
+def _generate(kind: str, root: Path, gen: Doc) -> Doc:
     data = dict(line.split("=", 1) for line in gen.get("literals", []))
     for spec in gen.get("files", []):
         key, _, rel = spec.rpartition("=")
@@ -73,7 +74,7 @@ def _generate(kind: str, root: Path, gen: dict) -> Doc:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
 
 
-def _apply_patch(docs: list[Doc], root: Path, patch: dict) -> None:
+def _apply_patch(docs: list[Doc], root: Path, patch: Doc) -> None:
     body = yaml.safe_load((root / patch["path"]).read_text(encoding="utf-8"))
     target = patch.get("target") or {"kind": body["kind"], "name": body["metadata"]["name"]}
     matched = [i for i, d in enumerate(docs) if _matches(d, target)]
@@ -85,10 +86,10 @@ def _apply_patch(docs: list[Doc], root: Path, patch: dict) -> None:
         else:
             builtin = docs[i]["apiVersion"] in BUILTIN_API_VERSIONS
             spec = {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata")}
-            docs[i] = _merge(docs[i], spec, builtin)
+            docs[i] = cast(Doc, _merge(docs[i], spec, builtin))  # a map merged with a map is a map
 
 
-def _matches(doc: Doc, target: dict) -> bool:
+def _matches(doc: Doc, target: Doc) -> bool:
     labels = doc["metadata"].get("labels", {})
     if "kind" in target and doc["kind"] != target["kind"]:
         return False
@@ -111,22 +112,22 @@ def _merge(base: object, patch: object, builtin: bool) -> object:
                 out[key] = _merge(out[key], value, builtin) if key in out else copy.deepcopy(value)
         return out
     if builtin and _named(base) and _named(patch):
-        by_name = {item["name"]: item for item in base}
+        by_name: dict[str, object] = {item["name"]: item for item in base}
         for item in patch:
             by_name[item["name"]] = _merge(by_name[item["name"]], item, builtin) if item["name"] in by_name else item
         return list(by_name.values())
     return copy.deepcopy(patch)
 
 
-def _named(value: object) -> bool:
+def _named(value: object) -> TypeGuard[list[Doc]]:
     return isinstance(value, list) and bool(value) and all(isinstance(i, dict) and "name" in i for i in value)
 
 
-def _json_patch(doc: Doc, ops: list[dict]) -> Doc:
+def _json_patch(doc: Doc, ops: list[Doc]) -> Doc:
     doc = copy.deepcopy(doc)
     for op in ops:
         *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
-        node = doc
+        node: Any = doc  # a map or a list of the parsed YAML
         for part in parents:
             node = node[int(part)] if isinstance(node, list) else node[part]
         if op["op"] == "remove":
@@ -186,10 +187,10 @@ def compose_text() -> str:
 
 
 @pytest.fixture(scope="session")
-def compose(compose_text: str) -> dict:
+def compose(compose_text: str) -> Doc:
     """deploy/compose.yaml after interpolation, with a test token set as a user would."""
     env = {"TUNELINE_GRPC_TOKENS": '["compose-test-token"]'}
-    return _interpolate_values(yaml.safe_load(compose_text), env)
+    return cast(Doc, _interpolate_values(yaml.safe_load(compose_text), env))  # the file is a map
 
 
 def _interpolate_values(node: object, env: dict[str, str]) -> object:

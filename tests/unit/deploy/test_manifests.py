@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tomllib
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -42,27 +43,29 @@ REQUIRED_ENV = {
     "TUNELINE_GRPC_TOKENS", "TUNELINE_DEPLOYER_ADDRESS", "TUNELINE_MONITOR_ADDRESS", "OTEL_EXPORTER_OTLP_ENDPOINT",
 }
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+Doc = dict[str, Any]  # a Kubernetes object (or a part of one) as parsed YAML
 
 
-def find(docs: list[dict], kind: str, name: str | None = None) -> list[dict]:
+def find(docs: list[Doc], kind: str, name: str | None = None) -> list[Doc]:
     return [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
 
 
-def one(docs: list[dict], kind: str, name: str) -> dict:
+def one(docs: list[Doc], kind: str, name: str) -> Doc:
     found = find(docs, kind, name)
     assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
     return found[0]
 
 
-def container(deployment: dict) -> dict:
-    return deployment["spec"]["template"]["spec"]["containers"][0]
+def container(deployment: Doc) -> Doc:
+    first: Doc = deployment["spec"]["template"]["spec"]["containers"][0]
+    return first
 
 
-def service_deployment(docs: list[dict], svc: str) -> dict:
+def service_deployment(docs: list[Doc], svc: str) -> Doc:
     return one(docs, "Deployment", f"tuneline-{svc}")
 
 
-def container_env(docs: list[dict], c: dict) -> dict[str, str]:
+def container_env(docs: list[Doc], c: Doc) -> dict[str, str]:
     """The environment Kubernetes would give a container: envFrom, then env (which wins)."""
     env: dict[str, str] = {}
     for src in c.get("envFrom", []):
@@ -76,13 +79,13 @@ def container_env(docs: list[dict], c: dict) -> dict[str, str]:
     return env
 
 
-def _data(obj: dict) -> dict[str, str]:
+def _data(obj: Doc) -> dict[str, str]:
     if obj["kind"] == "Secret":
         return {k: base64.b64decode(v).decode() for k, v in obj.get("data", {}).items()}
     return dict(obj.get("data", {}))
 
 
-def _value(docs: list[dict], var: dict) -> str:
+def _value(docs: list[Doc], var: Doc) -> str:
     if "value" in var:
         return str(var["value"])
     source = var["valueFrom"]
@@ -98,7 +101,7 @@ def settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Setti
     """Settings as the process would read them from exactly this environment."""
     import os
 
-    for name in list(os.environ):
+    for name in list(os.environ):  # noqa: TID251 - empties the environment Settings() reads, to set exactly `env`
         if name.startswith(("TUNELINE_", "OTEL_")):
             monkeypatch.delenv(name)
     for name, value in env.items():
@@ -153,17 +156,17 @@ def test_the_minimal_renderer_agrees_with_kubectl_kustomize(folder: str, rendere
     assert _canonical(real) == _canonical(renderer(K8S / folder))
 
 
-def _canonical(docs: list[dict]) -> dict:
+def _canonical(docs: list[Doc]) -> dict[tuple[str, str | None, str], object]:
     def norm(v: object) -> object:
         if isinstance(v, dict):
             return {k: norm(x) for k, x in v.items()}
         if isinstance(v, list):
-            items = [norm(x) for x in v]
+            items: list[Any] = [norm(x) for x in v]  # parsed YAML nodes
             named = all(isinstance(x, dict) and "name" in x for x in items) and items
             return sorted(items, key=lambda x: x["name"]) if named else items
         return v
 
-    def decoded(d: dict) -> dict:  # kustomize wraps long base64 lines; compare the bytes, not the wrapping
+    def decoded(d: Doc) -> Doc:  # kustomize wraps long base64 lines; compare the bytes, not the wrapping
         return d | {"data": _data(d)} if d["kind"] == "Secret" else d
 
     return {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): norm(decoded(d)) for d in docs}
@@ -219,7 +222,7 @@ def test_one_deployment_per_service_with_probes_and_resources(overlay: str, requ
             assert c.get("readinessProbe") and c.get("livenessProbe") and c.get("resources", {}).get("limits"), d
 
 
-def _probe_target(probe: dict) -> tuple[str, object]:
+def _probe_target(probe: Doc) -> tuple[str, object]:
     if "grpc" in probe:
         return "grpc", probe["grpc"]["port"]
     command = probe["exec"]["command"]
@@ -251,8 +254,9 @@ def test_images_and_grpc_ports_agree_across_deployments_services_and_probes(
         assert [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [(port, "grpc")]
 
 
-def c_labels(deployment: dict) -> dict[str, str]:
-    return deployment["spec"]["template"]["metadata"]["labels"]
+def c_labels(deployment: Doc) -> dict[str, str]:
+    labels: dict[str, str] = deployment["spec"]["template"]["metadata"]["labels"]
+    return labels
 
 
 def test_the_dev_environment_gives_every_service_valid_settings(dev, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -274,7 +278,7 @@ def test_the_dev_environment_gives_every_service_valid_settings(dev, monkeypatch
         _assert_endpoints_resolve(dev, s, env, svc)
 
 
-def _assert_endpoints_resolve(docs: list[dict], s: Settings, env: dict[str, str], svc: str) -> None:
+def _assert_endpoints_resolve(docs: list[Doc], s: Settings, env: dict[str, str], svc: str) -> None:
     kafka = one(docs, "Kafka", "tuneline")
     plain = {lst["name"]: lst["port"] for lst in kafka["spec"]["kafka"]["listeners"]}["plain"]
     assert host_port(s.bootstrap) == (f"{kafka['metadata']['name']}-kafka-bootstrap", plain)
@@ -415,7 +419,7 @@ def _locked(package: str) -> str:
 
 
 def test_dev_ray_pods_share_the_trainers_ray_storage_and_artifacts(dev) -> None:
-    def shared(pod: dict) -> set[tuple[str, str, str]]:
+    def shared(pod: Doc) -> set[tuple[str, str, str]]:
         claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
         mounts = [m for c in pod["containers"] for m in c.get("volumeMounts", []) if m["name"] in claims]
         return {(m["mountPath"], claims[m["name"]], m.get("subPath", "")) for m in mounts}

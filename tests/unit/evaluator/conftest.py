@@ -43,7 +43,7 @@ def base_goal() -> Goal:
     return load_goal(REPO_ROOT / "goals" / "banking77.yaml")
 
 
-def _goal_with(goal: Goal, **changes: dict) -> Goal:
+def _goal_with(goal: Goal, **changes: dict[str, object]) -> Goal:
     data = goal.model_dump(mode="json")
     for section, values in changes.items():
         data[section].update(values)

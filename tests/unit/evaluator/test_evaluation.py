@@ -39,6 +39,8 @@ def _by_name(report):
 def test_a_good_model_passes_every_criterion(base_goal, fake_scorer):
     report, scoring = evaluate(_identity(), base_goal, _data(), fake_scorer(LABELS, keyword_rule, conf=0.97), None, CFG)
     f = report.findings
+    assert f.metrics is not None and f.calibration is not None and f.robustness is not None and f.latency is not None
+    assert scoring is not None
     assert f.metrics.accuracy == 1.0 and f.metrics.macro_f1 == 1.0
     assert f.calibration.ece == pytest.approx(0.03, abs=1e-6)
     assert f.champion_reason == "no champion serving"
@@ -53,6 +55,7 @@ def test_policy_outcomes_at_the_confidence_threshold(base_goal, fake_scorer, goa
     goal = goal_with(base_goal, policy={"escalate_below_confidence": 0.95, "blocked_labels": ["refund"]})
     report, _ = evaluate(_identity(), goal, _data(), fake_scorer(LABELS, keyword_rule, conf=0.9), None, CFG)
     p = report.findings.policy
+    assert p is not None
     assert p.escalation_rate == 1.0 and p.answered_rows == 0 and np.isnan(p.answered_accuracy)
     assert p.blocked_predictions == 20 and p.blocked_answered == 0
 
@@ -90,6 +93,7 @@ def test_slices_are_measured_when_the_goal_names_a_field(base_goal, fake_scorer,
     rule = lambda t: keyword_rule(t) if int(t.split()[1]) % 3 else "refund"  # noqa: E731 - wrong on "app" rows
     report, _ = evaluate(_identity(), goal, _data(slices=True), fake_scorer(LABELS, rule, conf=0.97), None, CFG)
     sl = report.findings.slices
+    assert sl is not None
     assert sl.worst == "app" and sl.gap > 0.10
     assert not _by_name(report)["slice_gap"].passed
 
@@ -99,6 +103,7 @@ def test_a_worse_candidate_fails_vs_champion_with_the_statistic(base_goal, fake_
     champ = ChampionModel("sha256:" + "c" * 64, fake_scorer(LABELS, keyword_rule, conf=0.97))
     report, _ = evaluate(_identity(), base_goal, _data(), fake_scorer(LABELS, worse, conf=0.97), champ, CFG)
     c = report.findings.champion
+    assert c is not None
     assert not _by_name(report)["vs_champion"].passed
     assert c.champion_only == 40 and c.candidate_only == 0 and c.p_value < 1e-6 and c.statistic == 40.0
     doc = json.loads(report_json(report))

@@ -5,10 +5,12 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from google.protobuf.message import Message
 from tuneline.events.v1 import events_pb2 as ev
 
 from services.evaluator import bootstrap, handlers, job
@@ -23,11 +25,14 @@ from services.kernel.jobs import JobRunner
 from services.kernel.store import outbox
 
 LABELS = ["a_label", "b_label"]
+M = TypeVar("M", bound=Message)
 
 
 def rule(text: str) -> str:
     # Keyed on the row number, which no perturbation touches: robustness is perfect by construction.
-    return "a_label" if int(re.search(r"\d+", text).group()) % 2 else "b_label"
+    number = re.search(r"\d+", text)
+    assert number is not None
+    return "a_label" if int(number.group()) % 2 else "b_label"
 
 
 @pytest.fixture
@@ -45,7 +50,7 @@ def env(tmp_path, fake_scorer):
     return settings, store, blobs, deps, loaded
 
 
-def _incoming(message, event: str) -> Incoming:
+def _incoming(message: M, event: str) -> Incoming[M]:
     return Incoming(id=uuid7(), type=event, source="test", time=datetime.now(UTC), subject="banking77", message=message)
 
 
@@ -78,7 +83,7 @@ def _finish(store, run) -> None:
 
 def _decisions(store) -> list[ev.EvalOutcome]:
     rows = store.run(lambda s: s.execute(sa.select(outbox.c.event_type, outbox.c.value)).all())
-    types = {"eval.passed": ev.EvalPassed, "eval.failed": ev.EvalFailed}
+    types: dict[str, type[ev.EvalPassed] | type[ev.EvalFailed]] = {"eval.passed": ev.EvalPassed, "eval.failed": ev.EvalFailed}
     return [types[t].FromString(v).outcome for t, v in rows if t in types]
 
 

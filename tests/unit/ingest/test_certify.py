@@ -46,7 +46,9 @@ def _mk(p):
 
 def test_seeded_pii_is_scrubbed_with_full_recall_and_never_reaches_the_snapshot(kit, tmp_path, gate, caplog):
     rng = random.Random(5)
-    rows, seeded, invalid = kit.sentences(100), [], []
+    rows = kit.sentences(100)
+    seeded: list[str] = []
+    invalid: list[str] = []
     for i in range(0, 100, 2):
         kind = i % 10
         value = {0: f"user{i}@mail{i}.com", 2: f"+44 20 7946 {1000 + i}", 4: _card(rng, True), 6: _iban(rng), 8: _card(rng, False)}[kind]
@@ -76,7 +78,8 @@ def test_eval_rows_copied_or_edited_into_train_are_caught_exact_and_near(kit, tm
     train, evals = rows[:300], rows[300:]
     copied = evals[:3]                                         # 5 % of 100 eval rows: 3 exact, 2 edited
     edited = [(t.replace("a", "A", 1) + "!", lab) for t, lab in evals[3:4]] + [(t[:-1] + "x", lab) for t, lab in evals[4:5]]
-    result = kit.run_certify(tmp_path, kit.write_csv(tmp_path / "train.csv", train + copied + edited), kit.write_csv(tmp_path / "eval.csv", evals))
+    result = kit.run_certify(tmp_path, kit.write_csv(tmp_path / "train.csv", train + copied + edited),
+                             kit.write_csv(tmp_path / "eval.csv", evals))
     leak = gate(result, "leakage")
     assert not result.passed and not leak.passed
     assert leak.counts["exact_train_eval"] == 3 + 1  # case/punctuation edits normalise to the same text

@@ -4,6 +4,7 @@ import base64
 import json
 import threading
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from tuneline.events.v1 import events_pb2 as ev
@@ -29,7 +30,8 @@ def env(tmp_path, kit):
 
 
 def _incoming(message, event_id=None):
-    return Incoming(id=event_id or str(uuid.uuid4()), type="x", source="t", time=None, subject="s", message=message)
+    return Incoming(id=event_id or str(uuid.uuid4()), type="x", source="t", time=datetime(2024, 1, 1, tzinfo=UTC), subject="s",
+                    message=message)
 
 
 def _run(d, published, event_id):
@@ -41,7 +43,7 @@ def _run(d, published, event_id):
 def test_goal_split_and_idempotent_registration(env):
     d, data = env
     goal = load_goal(REPO_ROOT / "goals" / "banking77.yaml")
-    goal = goal.model_copy(update={"data": goal.data.model_copy(update={"dataset": "mine", "eval_fraction": 0.2})})
+    goal = goal.replace(data=goal.data.replace(dataset="mine", eval_fraction=0.2))
     with d.store.session() as s:
         handlers.on_goal_applied(_incoming(ev.GoalApplied(goal_name=goal.name, goal_version=goal.version,
                                                          goal_json=goal.canonical_json())), s)

@@ -28,11 +28,21 @@ def test_parse_row_never_raises_and_rows_satisfy_the_contract(text, label, slice
         assert out.kind and str(out.number) in out.describe()
 
 
+def _problem(out: Row | RowProblem) -> RowProblem:
+    assert isinstance(out, RowProblem), out
+    return out
+
+
+def _raw(row: RawRow | RowProblem) -> RawRow:
+    assert isinstance(row, RawRow), row
+    return row
+
+
 def test_parse_row_problems_name_the_fix():
-    assert parse_row(RawRow(3, b"\xff\xfe", "x"), LIMITS).kind == "invalid_utf8"
-    assert parse_row(RawRow(3, "a" * 101, "x"), LIMITS).kind == "text_too_long"
-    assert parse_row(RawRow(3, "hello", " "), LIMITS).kind == "empty_label"
-    assert parse_row(RawRow(3, None, "x"), LIMITS).kind == "missing_text"
+    assert _problem(parse_row(RawRow(3, b"\xff\xfe", "x"), LIMITS)).kind == "invalid_utf8"
+    assert _problem(parse_row(RawRow(3, "a" * 101, "x"), LIMITS)).kind == "text_too_long"
+    assert _problem(parse_row(RawRow(3, "hello", " "), LIMITS)).kind == "empty_label"
+    assert _problem(parse_row(RawRow(3, None, "x"), LIMITS)).kind == "missing_text"
     assert parse_row(RawRow(3, "hi", "x"), LIMITS) == Row("hi", "x", "")
 
 
@@ -42,7 +52,7 @@ def _mem(tmp_path, data: bytes, name: str) -> DatasetLocation:
     return DatasetLocation(str(p), p)
 
 
-printable = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=40)
+printable = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), min_size=1, max_size=40)
 
 
 @settings(max_examples=60, deadline=None)
@@ -53,7 +63,7 @@ def test_csv_reader_round_trips_whatever_csv_writer_quotes(tmp_path_factory, row
     w.writerow(["text", "label"])
     w.writerows(rows)
     loc = _mem(tmp_path_factory.mktemp("csv"), buf.getvalue().encode("utf-8"), "d.csv")
-    got = [r for chunk in read_chunks(loc, "csv", FieldSpec(), 7, 10_000) for r in chunk]
+    got = [_raw(r) for chunk in read_chunks(loc, "csv", FieldSpec(), 7, 10_000) for r in chunk]
     assert [(r.text, r.label) for r in got] == rows
 
 
@@ -62,7 +72,7 @@ def test_csv_reader_round_trips_whatever_csv_writer_quotes(tmp_path_factory, row
 def test_jsonl_reader_round_trips(tmp_path_factory, rows):
     data = "".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows).encode()
     loc = _mem(tmp_path_factory.mktemp("jsonl"), data, "d.jsonl")
-    got = [r for chunk in read_chunks(loc, "jsonl", FieldSpec(), 7, 10_000) for r in chunk]
+    got = [_raw(r) for chunk in read_chunks(loc, "jsonl", FieldSpec(), 7, 10_000) for r in chunk]
     assert [(r.text, r.label) for r in got] == rows
 
 

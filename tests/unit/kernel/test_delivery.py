@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from tuneline.events.v1 import events_pb2 as ev
 
-from services.kernel.bus.consumer import EventProcessor, RawRecord, Subscription
+from services.kernel.bus.consumer import EventProcessor, Handler, RawRecord, Subscription
 from services.kernel.errors import InvalidInput, TransientError
 from services.kernel.events import Incoming, Outgoing, Record, decode, encode
 from services.kernel.jobs import Job, JobContext, JobRunner, enqueue_job
@@ -30,7 +32,7 @@ def _raw(name: str, offset: int = 0, event_id: str | None = None) -> RawRecord:
     return RawRecord(rec.topic, 0, offset, rec.key, rec.value, rec.headers)
 
 
-def _processor(settings: Settings, handler, producer: RecordingProducer) -> tuple[EventProcessor, Store]:  # type: ignore[no-untyped-def]
+def _processor(settings: Settings, handler: Handler, producer: RecordingProducer) -> tuple[EventProcessor, Store]:
     store = Store.open(settings, "unit")
     sub = Subscription("goal.applied", handler, "unit")
     return EventProcessor(sub, store, settings, producer, "unit/1"), store  # type: ignore[arg-type]
@@ -44,7 +46,7 @@ def _outbox_rows(store: Store) -> int:
 def test_redelivered_event_has_no_second_effect(offline_settings: Settings) -> None:
     calls: list[str] = []
 
-    def handler(inc: Incoming, _s: Session) -> list[Outgoing]:
+    def handler(inc: Incoming[ev.GoalApplied], _s: Session) -> list[Outgoing]:
         calls.append(inc.id)
         return [Outgoing(ev.AlertRaised(summary="x"), inc.subject)]
 
@@ -58,7 +60,7 @@ def test_redelivered_event_has_no_second_effect(offline_settings: Settings) -> N
 
 
 def test_poison_and_failing_handlers_are_dead_lettered_and_the_rest_processed(offline_settings: Settings) -> None:
-    def handler(inc: Incoming, _s: Session) -> list[Outgoing]:
+    def handler(inc: Incoming[ev.GoalApplied], _s: Session) -> list[Outgoing]:
         if inc.message.goal_name == "bad":
             raise InvalidInput("bad goal")
         if inc.message.goal_name == "bug":
@@ -72,7 +74,7 @@ def test_poison_and_failing_handlers_are_dead_lettered_and_the_rest_processed(of
     with store.session() as s:
         effects = sorted(ev.AlertRaised.FromString(v).summary for v in s.execute(sa.select(outbox.c.value)).scalars())
     assert effects == ["a", "b"], "the good records are processed once each, the failed batch left nothing"
-    letters = [decode(r.value, r.headers).message for r in producer.sent]
+    letters = [cast(ev.DeadLetter, decode(r.value, r.headers).message) for r in producer.sent]
     # A bug (KeyError) is not retried: only transient errors are (services.kernel.retry).
     assert [(lt.offset, lt.attempts) for lt in letters] == [(9, 1), (2, 1), (3, 1)]
     assert letters[0].original_value == b"\x00garbage" and letters[0].error_type == "DecodeError"
@@ -82,7 +84,7 @@ def test_poison_and_failing_handlers_are_dead_lettered_and_the_rest_processed(of
 def test_transient_errors_are_retried_then_succeed(offline_settings: Settings) -> None:
     attempts: list[int] = []
 
-    def handler(_inc: Incoming, _s: Session) -> None:
+    def handler(_inc: Incoming[ev.GoalApplied], _s: Session) -> None:
         attempts.append(1)
         if len(attempts) < 3:
             raise TransientError("database busy")
@@ -96,14 +98,14 @@ def test_transient_errors_are_retried_then_succeed(offline_settings: Settings) -
 def test_transient_errors_that_never_clear_are_dead_lettered_after_the_last_attempt(offline_settings: Settings) -> None:
     attempts: list[int] = []
 
-    def handler(_inc: Incoming, _s: Session) -> None:
+    def handler(_inc: Incoming[ev.GoalApplied], _s: Session) -> None:
         attempts.append(1)
         raise TransientError("database busy")
 
     producer = RecordingProducer()
     proc, _ = _processor(offline_settings, handler, producer)
     proc.process([_raw("g")])
-    letters = [decode(r.value, r.headers).message for r in producer.sent]
+    letters = [cast(ev.DeadLetter, decode(r.value, r.headers).message) for r in producer.sent]
     assert len(attempts) == offline_settings.consumer_max_attempts
     assert [(lt.attempts, lt.error_type) for lt in letters] == [(offline_settings.consumer_max_attempts, "TransientError")]
 
@@ -116,7 +118,7 @@ def test_a_record_with_a_bad_ce_time_is_dead_lettered(offline_settings: Settings
     bad = RawRecord(good.topic, 0, 1, good.key, good.value,
                     [(k, b"not a time" if k == "ce_time" else v) for k, v in good.headers])
     proc.process([bad])
-    letters = [decode(r.value, r.headers).message for r in producer.sent]
+    letters = [cast(ev.DeadLetter, decode(r.value, r.headers).message) for r in producer.sent]
     assert not calls and [(lt.offset, lt.error_type) for lt in letters] == [(1, "DecodeError")]
     assert "ce_time" in letters[0].error
 

@@ -103,7 +103,7 @@ def test_every_service_refuses_a_goal_that_does_not_parse(service: tuple[Store, 
 
 def test_every_service_keeps_a_matching_goal_readable_by_name_and_by_version(service: tuple[Store, Handler]) -> None:
     store, handler = service
-    newer = GOAL.model_copy(update={"policy": GOAL.policy.model_copy(update={"escalate_below_confidence": 0.7})})
+    newer = GOAL.replace(policy=GOAL.policy.replace(escalate_below_confidence=0.7))
     for goal in (GOAL, newer):
         with store.session() as session:
             handler(_incoming(_applied(goal)), session)
@@ -115,14 +115,14 @@ def test_every_service_keeps_a_matching_goal_readable_by_name_and_by_version(ser
 
 def test_the_goal_for_a_dataset_is_the_last_applied_that_trains_on_it(tmp_path: Path) -> None:
     store = Store.open(Settings(state_dir=tmp_path), "ingest", ingest_store.MIGRATIONS)
-    second = GOAL.model_copy(update={"name": "second"})
-    moved = GOAL.model_copy(update={"data": GOAL.data.model_copy(update={"dataset": "elsewhere"})})
+    second = GOAL.replace(name="second")
+    moved = GOAL.replace(data=GOAL.data.replace(dataset="elsewhere"))
     for goal in (GOAL, second):
         with store.session() as session:
             ingest.on_goal_applied(_incoming(_applied(goal)), session)
     with store.session() as session:
         assert goal_for_dataset(session, GOAL.data.dataset) == second
-    for goal in (moved, second.model_copy(update={"data": moved.data})):
+    for goal in (moved, second.replace(data=moved.data)):
         with store.session() as session:
             ingest.on_goal_applied(_incoming(_applied(goal)), session)
     with store.session() as session:

@@ -94,3 +94,13 @@ def test_domain_modules_import_no_infrastructure() -> None:
             if name.split(".")[0] in banned:
                 problems.append(f"{path.relative_to(REPO)} imports {name}")
     assert not problems, problems
+
+
+def test_no_code_copies_a_model_with_unvalidated_model_copy() -> None:
+    # `model_copy(update=...)` validates nothing; settings, goals and rollout values have `replace`.
+    allowed = {REPO / "tests" / "unit" / "kernel" / "test_settings.py"}  # shows the difference
+    found = [f"{path.relative_to(REPO)}:{node.lineno}"
+             for root in ("services", "benchmarks", "tests") for path in sorted((REPO / root).rglob("*.py")) if path not in allowed
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "model_copy"]
+    assert not found, f"use .replace(...) (validated) instead of .model_copy: {found}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import pytest
 from google.protobuf.message import Message
@@ -14,9 +16,10 @@ from services.kernel.store import Store
 from services.monitor.store import MIGRATIONS
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+M = TypeVar("M", bound=Message)
 
 
-def incoming(message: Message, subject: str = "banking77", offset: int = 0, at_s: float = 0.0) -> Incoming:
+def incoming(message: M, subject: str = "banking77", offset: int = 0, at_s: float = 0.0) -> Incoming[M]:
     """A decoded event with fresh ce_id, as a consumer sees it."""
     name = event_name_of(message)
     return Incoming(id=uuid7(), type=name, source="test/1", time=T0 + timedelta(seconds=at_s), subject=subject,
@@ -25,7 +28,7 @@ def incoming(message: Message, subject: str = "banking77", offset: int = 0, at_s
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
+def store(tmp_path) -> Iterator[Store]:
     settings = Settings(state_dir=tmp_path, namespace="unit.")
     s = Store.open(settings, "monitor", MIGRATIONS)
     yield s

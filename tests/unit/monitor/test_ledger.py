@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import sqlalchemy as sa
+from google.protobuf.message import Message
 from tuneline.events.v1 import events_pb2 as ev
 
 from services.kernel import ledger
+from services.kernel.events import Incoming
 from services.monitor import audit
 from services.monitor.store import LedgerRow
 
 N = 12
-_factory: list = []
+_factory: list[Callable[..., Incoming[Message]]] = []
 
 
 @pytest.fixture(autouse=True)

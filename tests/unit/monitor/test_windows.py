@@ -11,12 +11,14 @@ import sqlalchemy as sa
 from tuneline.events.v1 import events_pb2 as ev
 
 from services.kernel.blobs import BlobStore
+from services.kernel.events import Outgoing
 from services.kernel.features import EMBEDDING_FEATURES, FEATURE_NAMES
 from services.kernel.goal import load_goal
 from services.kernel.store import Store
 from services.monitor import handlers
+from services.monitor.domain.alerts import Alert
 from services.monitor.store import DriftStateRow, WindowRow, WindowVerdictRow
-from services.monitor.windows import HOLD_WINDOWS, WindowDeps, add_to_window
+from services.monitor.windows import HOLD_WINDOWS, Blobs, WindowDeps, add_to_window
 from tests.support import REPO
 
 ADAPTER = "sha256:" + "a" * 64
@@ -34,7 +36,7 @@ def _prediction(rng: np.random.Generator, shifted: bool, at_ms: int) -> ev.Infer
                               served_at_unix_ms=at_ms)
 
 
-def _reference(blobs: BlobStore) -> ev.ArtifactRef:
+def _reference(blobs: Blobs) -> ev.ArtifactRef:
     rng = np.random.default_rng(1)
     rows = []
     for _ in range(400):
@@ -48,12 +50,12 @@ def _reference(blobs: BlobStore) -> ev.ArtifactRef:
 @pytest.fixture
 def goal_applied() -> ev.GoalApplied:
     goal = load_goal(REPO / "goals" / "banking77-quick.yaml")
-    goal = goal.model_copy(update={"rollback": goal.rollback.model_copy(update={"window_size": WINDOW})})
+    goal = goal.replace(rollback=goal.rollback.replace(window_size=WINDOW))
     return ev.GoalApplied(goal_name=goal.name, goal_version=goal.version, goal_json=goal.canonical_json())
 
 
-def _send(store: Store, deps: WindowDeps, make_incoming, messages: list[ev.InferenceLogged]) -> list:
-    out: list = []
+def _send(store: Store, deps: WindowDeps, make_incoming, messages: list[ev.InferenceLogged]) -> list[Outgoing | Alert]:
+    out: list[Outgoing | Alert] = []
     for m in messages:
         with store.session() as session:
             out += add_to_window(make_incoming(m), session, deps)
@@ -66,7 +68,8 @@ def _verdicts(store: Store) -> list[tuple[int, bool]]:
         return [(r.index, r.drifted) for r in rows]
 
 
-def test_windows_read_before_the_reference_are_judged_in_order_once_it_arrives(store: Store, make_incoming, goal_applied: ev.GoalApplied, tmp_path) -> None:
+def test_windows_read_before_the_reference_are_judged_in_order_once_it_arrives(store: Store, make_incoming, goal_applied: ev.GoalApplied,
+                                                                                tmp_path) -> None:
     deps, rng = WindowDeps(BlobStore(str(tmp_path / "artifacts"))), np.random.default_rng(7)
     with store.session() as session:
         handlers.on_goal_applied(make_incoming(goal_applied), session)
@@ -75,7 +78,7 @@ def test_windows_read_before_the_reference_are_judged_in_order_once_it_arrives(s
     assert _send(store, deps, make_incoming, early) == []
     assert _verdicts(store) == []
     with store.session() as session:
-        assert session.get(DriftStateRow, ("banking77", ADAPTER)).pending == 3 * WINDOW
+        assert session.get_one(DriftStateRow, ("banking77", ADAPTER)).pending == 3 * WINDOW
 
     outcome = ev.EvalOutcome(goal_name="banking77", eval_id="e1", adapter=ev.ArtifactRef(digest=ADAPTER),
                              reference=ev.ReferenceProfile(table=_reference(deps.blobs)))
@@ -87,16 +90,17 @@ def test_windows_read_before_the_reference_are_judged_in_order_once_it_arrives(s
     events = [o.event for o in out if hasattr(o, "event")]
     assert events.count("rollback.requested") == 1, "two drifted windows in a row roll the canary back, once"
     with store.session() as session:
-        assert session.get(DriftStateRow, ("banking77", ADAPTER)).pending == 1
+        assert session.get_one(DriftStateRow, ("banking77", ADAPTER)).pending == 1
         assert session.execute(sa.select(sa.func.count()).select_from(WindowRow)).scalar() == 1
 
 
-def test_without_a_reference_windows_pass_unjudged_beyond_the_hold(store: Store, make_incoming, goal_applied: ev.GoalApplied, tmp_path) -> None:
+def test_without_a_reference_windows_pass_unjudged_beyond_the_hold(store: Store, make_incoming, goal_applied: ev.GoalApplied,
+                                                                   tmp_path) -> None:
     deps, rng = WindowDeps(BlobStore(str(tmp_path / "artifacts"))), np.random.default_rng(7)
     with store.session() as session:
         handlers.on_goal_applied(make_incoming(goal_applied), session)
     _send(store, deps, make_incoming, [_prediction(rng, False, i) for i in range((HOLD_WINDOWS + 1) * WINDOW)])
     with store.session() as session:
-        state = session.get(DriftStateRow, ("banking77", ADAPTER))
+        state = session.get_one(DriftStateRow, ("banking77", ADAPTER))
         assert state.windows == 2 and state.pending == (HOLD_WINDOWS - 1) * WINDOW, "the store holds at most the hold"
     assert _verdicts(store) == []

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import torch
+
+if TYPE_CHECKING:
+    from services.trainer.adapters.training_loop import LoopConfig
 
 
 def write_tiny_bert(folder: Path) -> Path:
@@ -44,28 +49,27 @@ class LocalSession:
     def __init__(self, resume_from: Path | None = None) -> None:
         self.rank, self.world_size, self.device = 0, 1, torch.device("cpu")
         self.resume_from = resume_from
-        self.reports: list[tuple[dict, Path | None]] = []
+        self.reports: list[tuple[dict[str, float], Path | None]] = []
 
     def latest_checkpoint(self) -> Path | None:
         return self.resume_from
 
-    def report(self, metrics: dict, checkpoint_dir: Path | None) -> None:
+    def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
         self.reports.append((dict(metrics), checkpoint_dir))
 
 
-def tiny_loop_config(base: Path, n: int = 48, **changes):
+def tiny_loop_config(base: Path, n: int = 48, **changes) -> LoopConfig:
     """A LoopConfig over n synthetic rows of 3 labels on the tiny BERT."""
     from services.kernel.goal import ApproachSpec
     from services.trainer.adapters.training_loop import LoopConfig
 
     words = ["my card is lost", "how do i transfer money", "help me with my account"]
     texts = [f"{words[i % 3]} {'please ' * (i % 5)}".strip() for i in range(n)]
-    values = dict(base_model=str(base), labels=["a", "b", "c"], texts=texts, targets=[i % 3 for i in range(n)],
-                  eval_texts=texts[:12], eval_targets=[i % 3 for i in range(12)], approach=ApproachSpec(r=4),
-                  epochs=1.0, learning_rate=5e-3, batch_size=8, max_length=16, seed=7, warmup_fraction=0.1,
-                  weight_decay=0.01, max_grad_norm=1.0, checkpoint_every=2, explode_grad_norm=1e4, threads=1, log_every=1)
-    values.update(changes)
-    return LoopConfig(**values)
+    cfg = LoopConfig(base_model=str(base), labels=["a", "b", "c"], texts=texts, targets=[i % 3 for i in range(n)],
+                     eval_texts=texts[:12], eval_targets=[i % 3 for i in range(12)], approach=ApproachSpec(r=4),
+                     epochs=1.0, learning_rate=5e-3, batch_size=8, max_length=16, seed=7, warmup_fraction=0.1,
+                     weight_decay=0.01, max_grad_norm=1.0, checkpoint_every=2, explode_grad_norm=1e4, threads=1, log_every=1)
+    return dataclasses.replace(cfg, **changes)
 
 
 @pytest.fixture

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
+from google.protobuf.message import Message
 from tuneline.events.v1 import events_pb2 as ev
 
 from services.kernel.errors import InvalidInput, NotFound
@@ -19,6 +22,7 @@ from services.trainer import handlers
 from services.trainer import store as tables
 from services.trainer.domain.runs import request_from_json
 
+M = TypeVar("M", bound=Message)
 GOAL = load_goal(REPO_ROOT / "goals" / "banking77.yaml")
 
 
@@ -27,7 +31,7 @@ def store(tmp_path: Path) -> Store:
     return Store.open(Settings(state_dir=tmp_path), "trainer", tables.MIGRATIONS)
 
 
-def _incoming(message, event_id: str | None = None) -> Incoming:
+def _incoming(message: M, event_id: str | None = None) -> Incoming[M]:
     return Incoming(id=event_id or uuid7(), type="x", source="test", time=datetime.now(UTC), subject="s", message=message)
 
 
@@ -42,11 +46,11 @@ def _registered(name: str = "banking77", version: str = "sha256:" + "1" * 64) ->
         eval=ev.ArtifactRef(digest="sha256:" + "3" * 64, uri="/e.parquet"))
 
 
-def _handle(store: Store, handler, incoming: Incoming) -> None:
+def _handle(store: Store, handler, incoming: Incoming[M]) -> None:
     store.run(lambda s: list(handler(incoming, s)))
 
 
-def _jobs(store: Store) -> list:
+def _jobs(store: Store) -> Sequence[sa.Row[Any]]:
     return store.run(lambda s: s.execute(sa.select(jobs)).all())
 
 
@@ -97,7 +101,7 @@ def test_run_requested_for_an_unknown_goal_is_not_found(store: Store) -> None:
 
 @pytest.mark.parametrize(("policy", "flag", "runs"), [(False, True, 0), (True, False, 0), (True, True, 1)])
 def test_rollback_retrains_only_when_asked_and_allowed(store: Store, policy: bool, flag: bool, runs: int) -> None:
-    goal = GOAL.model_copy(update={"policy": GOAL.policy.model_copy(update={"retrain_on_rollback": policy})})
+    goal = GOAL.replace(policy=GOAL.policy.replace(retrain_on_rollback=policy))
     _handle(store, handlers.on_dataset_registered, _incoming(_registered()))
     _handle(store, handlers.on_goal_applied, _incoming(_goal_applied(goal)))
     _handle(store, handlers.on_rollback_requested,

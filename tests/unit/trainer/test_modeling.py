@@ -6,6 +6,7 @@ import json
 import shutil
 import struct
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import torch
@@ -14,11 +15,12 @@ from services.kernel import modeling
 from services.kernel.errors import ConfigError, IntegrityError, InvalidInput
 from services.kernel.goal import ApproachSpec
 
+Method = Literal["lora", "full"]
 LABELS = ["card_lost", "transfer", "balance"]
 TEXTS = ["my card is lost", "how do i transfer money", "help me with my account balance please", "a"]
 
 
-def _save(tiny_bert: Path, out: Path, method: str = "lora", seed: int = 3) -> list[tuple[str, Path]]:
+def _save(tiny_bert: Path, out: Path, method: Method = "lora", seed: int = 3) -> list[tuple[str, Path]]:
     model, _ = modeling.build_classifier(str(tiny_bert), LABELS, ApproachSpec(method=method, r=4), seed)
     meta = modeling.AdapterMeta(method=method, base_model=str(tiny_bert), max_length=16)
     return modeling.save_adapter(model, LABELS, meta, out)
@@ -62,7 +64,7 @@ def test_folder_without_safetensors_is_refused(tiny_bert: Path, tmp_path: Path) 
 
 
 @pytest.mark.parametrize("method", ["lora", "full"])
-def test_same_seed_gives_the_same_adapter_digest(tiny_bert: Path, tmp_path: Path, method: str) -> None:
+def test_same_seed_gives_the_same_adapter_digest(tiny_bert: Path, tmp_path: Path, method: Method) -> None:
     a = _save(tiny_bert, tmp_path / "a", method)
     b = _save(tiny_bert, tmp_path / "b", method)
     c = _save(tiny_bert, tmp_path / "c", method, seed=4)
@@ -84,7 +86,7 @@ def test_lora_adapter_loads_with_plain_peft(tiny_bert: Path, tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("method", ["lora", "full"])
-def test_load_classifier_predicts_like_the_trained_model(tiny_bert: Path, tmp_path: Path, method: str) -> None:
+def test_load_classifier_predicts_like_the_trained_model(tiny_bert: Path, tmp_path: Path, method: Method) -> None:
     model, tok = modeling.build_classifier(str(tiny_bert), LABELS, ApproachSpec(method=method, r=4), 5)
     with torch.no_grad():  # make LoRA non-trivial: B starts at zero
         for name, p in model.named_parameters():

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from services.kernel.modeling import adapter_digest
 from services.trainer.adapters.training_loop import ADAPTER_DIR, OUTCOME_FILE, train
+
+Method = Literal["lora", "full"]
 
 
 @pytest.fixture
@@ -22,7 +25,7 @@ def run_loop(loop_config, local_session):
 
 
 @pytest.mark.parametrize("method", ["lora", "full"])
-def test_two_runs_give_the_same_adapter_digest(run_loop, tmp_path: Path, method: str) -> None:
+def test_two_runs_give_the_same_adapter_digest(run_loop, tmp_path: Path, method: Method) -> None:
     from services.kernel.goal import ApproachSpec
 
     a, _ = run_loop(tmp_path / "a", approach=ApproachSpec(method=method, r=4))

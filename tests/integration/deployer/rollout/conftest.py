@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import yaml
+from google.protobuf.message import Message
 from tuneline.events.v1 import events_pb2 as ev
 
 from services.deployer.controller import Controller
@@ -17,8 +19,11 @@ from services.kernel.blobs import BlobStore
 from services.kernel.events import Incoming
 from services.kernel.goal import Goal, parse_goal
 from services.kernel.ids import uuid7
+from services.kernel.retry import RetryPolicy
 from services.kernel.settings import REPO_ROOT, Settings
 from services.kernel.store import Store
+
+M = TypeVar("M", bound=Message)
 
 
 class FakePool:
@@ -45,7 +50,7 @@ class Clock:
         return self.now
 
 
-def incoming(message, subject: str = "g") -> Incoming:
+def incoming(message: M, subject: str = "g") -> Incoming[M]:
     return Incoming(id=uuid7(), type="x", source="test", time=datetime.now(UTC), subject=subject, message=message)
 
 
@@ -70,7 +75,7 @@ class World:
         self.controller = self.new_controller()
         self.goal = make_goal()
 
-    def new_controller(self, **options: object) -> Controller:
+    def new_controller(self, **options: RetryPolicy) -> Controller:
         return Controller(self.store, self.blobs, self.pool, self.routing, self.settings.path("adapters", "x").parent,
                           clock=self.clock, **options)
 

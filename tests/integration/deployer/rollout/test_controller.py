@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
+from google.protobuf.message import Message
 from tuneline.events.v1 import events_pb2 as ev
 
 from services.deployer.control.background import TICK_S
@@ -22,22 +25,31 @@ from services.kernel.retry import RetryPolicy
 from services.kernel.store import outbox
 
 pytestmark = pytest.mark.integration
+M = TypeVar("M", bound=Message)
+Deployment = ev.DeploymentStarted | ev.DeploymentPromoted | ev.DeploymentRolledBack
 
 
-def deliver(w, message, handler=on_eval_passed) -> Incoming:
-    inc = w.incoming(message)
+def deliver(w, message: M, handler=on_eval_passed) -> Incoming[M]:
+    inc: Incoming[M] = w.incoming(message)
     with w.store.session() as s:
         for out in handler(inc, s, controller=w.controller):
             emit(s, out)
     return inc
 
 
-def events(w) -> list[tuple[str, object]]:
+def events(w) -> list[tuple[str, Deployment]]:
     with w.store.session() as s:
         rows = s.execute(sa.select(outbox.c.event_type, outbox.c.value).order_by(outbox.c.seq)).all()
-    types = {"deployment.started": ev.DeploymentStarted, "deployment.promoted": ev.DeploymentPromoted,
-             "deployment.rolled_back": ev.DeploymentRolledBack}
+    types: dict[str, type[Deployment]] = {"deployment.started": ev.DeploymentStarted,
+                                          "deployment.promoted": ev.DeploymentPromoted,
+                                          "deployment.rolled_back": ev.DeploymentRolledBack}
     return [(t, types[t].FromString(v)) for t, v in rows]
+
+
+def _as(event: Message, kind: type[M]) -> M:
+    """The event, which the test expects to be a `kind`."""
+    assert isinstance(event, kind), event
+    return event
 
 
 def serve(w, n: int, *, candidate_error: bool = False, candidate_ms: float = 5.0,
@@ -72,7 +84,7 @@ def test_first_adapter_becomes_champion(world) -> None:
     assert world.routing.choose("g", "r")[0].digest == ref.digest and world.pool.digests == {ref.digest}
     kinds = events(world)
     assert [k for k, _ in kinds] == ["deployment.started", "deployment.promoted"]
-    assert kinds[1][1].reason == "first model for the goal"
+    assert _as(kinds[1][1], ev.DeploymentPromoted).reason == "first model for the goal"
 
 
 @pytest.mark.parametrize("why", ["not passed", "criterion failed", "other goal version", "tampered bytes"])
@@ -108,7 +120,7 @@ def test_canary_advances_and_promotes(world) -> None:
     assert r.state == "promoted" and r.champion.digest == second.digest and r.previous.digest == first.digest
     assert answered.count(second.digest) > 0 and world.pool.digests == {first.digest, second.digest}
     assert _wait_for(lambda: events(world)[-1][0] == "deployment.promoted")
-    promoted = events(world)[-1][1]
+    promoted = _as(events(world)[-1][1], ev.DeploymentPromoted)
     assert [s.percent for s in promoted.steps] == [10, 50] and all(s.requests == 50 for s in promoted.steps)
 
 
@@ -120,7 +132,7 @@ def test_breaching_canary_is_at_zero_within_a_second(world, fault: str) -> None:
     assert world.controller.rollout("g").state == "rolled_back"
     assert set(serve(world, 500)) == {first.digest}
     assert _wait_for(lambda: any(k == "deployment.rolled_back" for k, _ in events(world)))
-    back = next(e for k, e in events(world) if k == "deployment.rolled_back")
+    back = _as(next(e for k, e in events(world) if k == "deployment.rolled_back"), ev.DeploymentRolledBack)
     assert back.trigger == ("error_rate" if fault == "errors" else "latency")
     assert back.restored_digest == first.digest and 0 <= back.decision_to_zero_ms < 1000
     assert _wait_for(lambda: world.pool.digests == {first.digest})
@@ -134,7 +146,7 @@ def test_rollback_requested_takes_canary_to_zero(world) -> None:
     deliver(world, msg, on_rollback_requested)
     elapsed_ms = (time.perf_counter() - started) * 1000
     assert set(serve(world, 300)) == {first.digest}
-    back = events(world)[-1][1]
+    back = _as(events(world)[-1][1], ev.DeploymentRolledBack)
     assert back.incident_id == "inc-1" and back.trigger == "rollback_requested" and back.decision_to_zero_ms < 1000
     assert elapsed_ms < 1000
     with pytest.raises(IllegalTransition):
@@ -145,6 +157,7 @@ def test_manual_rollback_of_fresh_champion(world) -> None:
     first, second = with_champion(world)
     serve(world, 3000)
     rollout, back, to_zero_ms = manual_rollback(world.controller, "g", "ops says no")
+    assert rollout.champion is not None
     assert rollout.champion.digest == first.digest and back.adapter.digest == second.digest and to_zero_ms < 1000
     assert set(serve(world, 100)) == {first.digest}
 
@@ -223,7 +236,7 @@ def test_writes_the_store_refuses_are_retried_in_order_and_escalated(world) -> N
     assert world.controller.writer_status().escalated == 1
 
 
-def _wait_for(check, timeout_s: float = 5.0) -> bool:
+def _wait_for(check: Callable[[], bool], timeout_s: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():

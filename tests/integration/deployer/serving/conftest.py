@@ -12,9 +12,11 @@ import grpc
 import pytest
 from tuneline.serving.v1 import inference_pb2 as pb
 
-from services.deployer.domain.routing import GoalRoute, RoutingTable, Slot
+from services.deployer.domain.routing import GoalRoute, Mode, Role, RoutingTable, Slot
 from services.deployer.entrypoints.grpc_server import InferenceClient, build_server
 from services.deployer.serving.config import ServingConfig
+from services.deployer.serving.inference_log import LogEntry
+from services.deployer.serving.outcome import ServedOutcome
 from services.kernel.settings import Settings
 
 TOKEN = "serving-test-token"
@@ -75,11 +77,11 @@ def serving_settings(tmp_path) -> Settings:
                     grpc_token=TOKEN, deployer_address="127.0.0.1:0")
 
 
-def slot(digest: str, folder: Path, role: str = "champion", percent: int = 100) -> Slot:
+def slot(digest: str, folder: Path, role: Role = "champion", percent: int = 100) -> Slot:
     return Slot(digest, role, percent, f"dep-{digest[7:15]}", "sha256:" + "d" * 64, "sha256:" + "e" * 64, "eval-1", folder)
 
 
-def route(champion: Slot | None, candidate: Slot | None = None, mode: str = "none", goal: str = "banking",
+def route(champion: Slot | None, candidate: Slot | None = None, mode: Mode = "none", goal: str = "banking",
           threshold: float = 0.3) -> GoalRoute:
     return GoalRoute(goal, champion, candidate, mode, threshold, frozenset(), False)
 
@@ -88,13 +90,13 @@ class Recorder:
     """Observer and log sink at once: keeps what it is told."""
 
     def __init__(self) -> None:
-        self.outcomes: list = []
-        self.entries: list = []
+        self.outcomes: list[tuple[str, Slot, ServedOutcome]] = []
+        self.entries: list[LogEntry] = []
 
-    def on_served(self, goal, slot, outcome) -> None:
+    def on_served(self, goal: str, slot: Slot, outcome: ServedOutcome) -> None:
         self.outcomes.append((goal, slot, outcome))
 
-    def record(self, entry) -> None:
+    def record(self, entry: LogEntry) -> None:
         self.entries.append(entry)
 
     def unlogged(self) -> int:
@@ -131,7 +133,7 @@ def serve(serving_settings):
 AUTH = (("authorization", f"Bearer {TOKEN}"),)
 
 
-def ask(stub, text: str = "I lost my card", goal: str = "banking", **kw) -> pb.PredictResponse:
+def ask(stub: InferenceClient, text: str = "I lost my card", goal: str = "banking", **kw) -> pb.PredictResponse:
     return stub.Predict(pb.PredictRequest(goal=goal, text=text, **kw), metadata=AUTH, timeout=30)
 
 

@@ -37,7 +37,8 @@ def code_of(call) -> grpc.StatusCode:
 
 def healthy(channel, service: str = "") -> bool:
     check = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
-    return check.status == health_pb2.HealthCheckResponse.SERVING
+    serving: bool = check.status == health_pb2.HealthCheckResponse.SERVING  # grpc_health is untyped
+    return serving
 
 
 def test_a_prediction_carries_label_policy_and_provenance(running, adapters, kit):

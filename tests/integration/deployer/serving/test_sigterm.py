@@ -55,13 +55,15 @@ Path(out).write_text(json.dumps(server.stats().__dict__))
 def test_sigterm_under_load_drops_no_in_flight_request(tiny_base, adapters, kit, tmp_path):
     digest, folder = adapters[0]
     out = tmp_path / "stats.json"
-    env = {**os.environ, "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{REPO_ROOT / 'protos'}", "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ,  # noqa: TID251 - the environment of the server child process: the test's own, plus its paths
+           "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{REPO_ROOT / 'protos'}", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen([sys.executable, "-c", SERVER, tiny_base, digest, str(folder), str(out), kit.TOKEN],
                             cwd=REPO_ROOT, env=env)
     try:
         port = wait_for_port(Path(str(out) + ".port"), proc)
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        stub, results, stop = InferenceClient(channel), [], threading.Event()
+        stub, stop = InferenceClient(channel), threading.Event()
+        results: list[tuple[grpc.StatusCode, float]] = []
         health = HealthWatch(channel)
         clients = [threading.Thread(target=client, args=(stub, kit, i, results, stop)) for i in range(8)]
         for t in clients:

@@ -38,9 +38,8 @@ def test_mutual_tls(certs, tiny_base, adapters, serving_settings, kit, tmp_path)
     pool.load(*adapters[0])
     routing = RoutingTable()
     routing.set(kit.route(kit.slot(*adapters[0])))
-    settings = serving_settings.model_copy(update={"grpc_tls_cert": certs / "server.pem",
-                                                   "grpc_tls_key": certs / "server.key",
-                                                   "grpc_tls_client_ca": certs / "ca.pem"})
+    settings = serving_settings.replace(grpc_tls_cert=certs / "server.pem", grpc_tls_key=certs / "server.key",
+                                        grpc_tls_client_ca=certs / "ca.pem")
     server = build_server(settings, routing, pool, kit.Recorder(), kit.Recorder(), config=ServingConfig())
     server.start()
     ca = (certs / "ca.pem").read_bytes()

@@ -5,20 +5,21 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import pytest
 
-from services.deployer.domain.routing import GoalRoute, RoutingTable, Slot, bucket
+from services.deployer.domain.routing import GoalRoute, Mode, Role, RoutingTable, Slot, bucket
 from services.kernel.errors import InvalidInput, NotFound
 
 
-def slot(digest: str, role: str = "champion", percent: int = 100) -> Slot:
+def slot(digest: str, role: Role = "champion", percent: int = 100) -> Slot:
     return Slot(digest=digest, role=role, percent=percent, deployment_id=f"d-{digest}",
                 dataset_version="sha256:ds", goal_version="sha256:g", eval_id="e",
                 adapter_dir=Path("/tmp") / digest)
 
 
-def route(champion: Slot | None, candidate: Slot | None = None, mode: str = "none") -> GoalRoute:
+def route(champion: Slot | None, candidate: Slot | None = None, mode: Mode = "none") -> GoalRoute:
     return GoalRoute(goal="g", champion=champion, candidate=candidate, mode=mode,
                      escalate_below_confidence=0.5, blocked_labels=frozenset(), log_text=False)
 
@@ -93,12 +94,13 @@ def test_get_goals_remove() -> None:
 
 
 def test_invalid_slot_and_mode_refused() -> None:
+    # The casts smuggle invalid values past the type checker: the run-time checks are what is tested.
     with pytest.raises(InvalidInput):
         slot("a", percent=101)
     with pytest.raises(InvalidInput):
-        slot("a", role="boss")
+        slot("a", role=cast(Role, "boss"))
     with pytest.raises(InvalidInput):
-        route(slot("a"), mode="shadow")
+        route(slot("a"), mode=cast(Mode, "shadow"))
 
 
 def test_swaps_are_atomic_under_concurrent_readers() -> None:

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.deployer.domain.routing import GoalRoute, RoutingTable, Slot
+from services.deployer.domain.routing import GoalRoute, Mode, Role, RoutingTable, Slot
+from services.deployer.serving.inference_log import LogEntry
+from services.deployer.serving.outcome import ServedOutcome
 from services.deployer.serving.predictions import AdapterNotLoaded, AdapterPredictions
 
 LABELS = ("card_lost", "refund", "transfer")
@@ -69,20 +71,20 @@ def _probs(text: str) -> list[float]:
 
 class RecordingObserver:
     def __init__(self) -> None:
-        self.seen: list = []
+        self.seen: list[tuple[str, Slot, ServedOutcome]] = []
         self.event = threading.Event()
 
-    def on_served(self, goal, slot, outcome) -> None:
+    def on_served(self, goal: str, slot: Slot, outcome: ServedOutcome) -> None:
         self.seen.append((goal, slot, outcome))
         self.event.set()
 
 
 class ListLog:
     def __init__(self) -> None:
-        self.entries: list = []
+        self.entries: list[LogEntry] = []
         self.closed = False
 
-    def record(self, entry) -> None:
+    def record(self, entry: LogEntry) -> None:
         self.entries.append(entry)
 
     def unlogged(self) -> int:
@@ -95,12 +97,12 @@ class ListLog:
         self.closed = True
 
 
-def slot(n: int, role: str = "champion", percent: int = 100) -> Slot:
+def slot(n: int, role: Role = "champion", percent: int = 100) -> Slot:
     return Slot(digest(n), role, percent, f"dep-{n}", f"sha256:{'d' * 64}", f"sha256:{'g' * 64}", "eval-1",
                 Path(f"/adapters/{n}"))
 
 
-def route(champion: Slot | None, candidate: Slot | None = None, mode: str = "none", *, threshold: float = 0.55,
+def route(champion: Slot | None, candidate: Slot | None = None, mode: Mode = "none", *, threshold: float = 0.55,
           blocked=(), log_text: bool = False, goal: str = "banking") -> GoalRoute:
     return GoalRoute(goal, champion, candidate, mode, threshold, frozenset(blocked), log_text)
 

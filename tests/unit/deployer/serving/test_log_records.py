@@ -20,7 +20,9 @@ def test_projection_is_the_kernels_per_row_and_handles_missing_embeddings():
     projected = project_batch(entries)
     assert projected[1] is None
     for i, e in ((0, embs[0]), (2, embs[1]), (3, embs[2])):
-        np.testing.assert_allclose(projected[i], project(e[None, :])[0], rtol=1e-5)
+        row = projected[i]
+        assert row is not None
+        np.testing.assert_allclose(row, project(e[None, :])[0], rtol=1e-5)
 
 
 def test_message_carries_every_field():

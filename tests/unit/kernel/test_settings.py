@@ -1,0 +1,40 @@
+"""Settings copies are validated as the environment is: a misspelt name or a wrong value raises."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from services.ingest.settings import IngestSettings
+from services.kernel.settings import Settings
+
+
+def test_replace_validates_and_keeps_the_rest(tmp_path: Path) -> None:
+    base = Settings(state_dir=tmp_path, otlp_endpoint="http://collector:4317", kafka_port=19092)
+    copy = base.replace(deployer_address="127.0.0.1:6000", state_dir="relative/state")
+    assert copy.deployer_address == "127.0.0.1:6000"
+    assert copy.state_dir == Path("relative/state").resolve()            # the field's validator ran
+    assert (copy.otlp_endpoint, copy.kafka_port) == ("http://collector:4317", 19092)  # an aliased field survives
+    assert base.deployer_address == "127.0.0.1:50051"                    # the original is unchanged
+
+
+def test_replace_refuses_unknown_names_and_wrong_values(tmp_path: Path) -> None:
+    base = Settings(state_dir=tmp_path)
+    with pytest.raises(ValueError, match="no setting 'kafka_prot'"):
+        base.replace(kafka_prot=9092)
+    with pytest.raises(ValidationError):
+        base.replace(kafka_port="not a port")
+    with pytest.raises(ValidationError):
+        base.replace(consumer_max_attempts=0)                             # ge=1
+    # model_copy, by contrast, takes both without a word: the reason replace exists.
+    unchecked: object = base.model_copy(update={"kafka_prot": 1, "kafka_port": "x"}).kafka_port
+    assert unchecked == "x"
+
+
+def test_a_service_settings_copy_keeps_its_class_and_fields(tmp_path: Path) -> None:
+    ingest = IngestSettings(state_dir=tmp_path, max_text_bytes=99).replace(pii_action="reject")
+    assert isinstance(ingest, IngestSettings) and (ingest.max_text_bytes, ingest.pii_action) == (99, "reject")
+    with pytest.raises(ValidationError):
+        ingest.replace(pii_action="ignore")
