@@ -98,9 +98,9 @@ def _plan(p: ev.DatasetPublished, deps: IngestDeps, work: Path) -> Plan:
     if not p.dataset_name.strip():
         raise InvalidInput("the event has no dataset_name", hint="publish with --name")
     s = deps.settings
-    roots, schemes = s.data_roots(), s.allowed_url_schemes
-    source = check_uri(p.uri, roots, schemes)
-    eval_source = check_uri(p.eval_uri, roots, schemes) if p.eval_uri else None
+    roots, schemes, denied = s.data_roots(), s.allowed_url_schemes, s.denied_data_roots()
+    source = check_uri(p.uri, roots, schemes, denied)
+    eval_source = check_uri(p.eval_uri, roots, schemes, denied) if p.eval_uri else None
     goal = _goal(deps, p.dataset_name)
     task = goal.task if goal else None
     fields = FieldSpec(

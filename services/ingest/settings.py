@@ -14,7 +14,8 @@ class IngestSettings(Settings):
     """Limits and policies of the ingest gates; defaults suit the bundled datasets."""
 
     # Local dataset paths must resolve (symlinks followed) inside one of these; empty means the
-    # defaults: the current working directory and state_dir/inbox.
+    # defaults: the current working directory and state_dir/inbox. The rest of the state folder
+    # (stores, artifacts, keys, logs) is never a dataset root, even inside an allowed one.
     allowed_data_roots: list[Path] = Field(default_factory=list)
     # fsspec protocols besides local files that publishers may use (e.g. ["s3", "gs"]); none by default.
     allowed_url_schemes: list[str] = Field(default_factory=list)
@@ -34,3 +35,7 @@ class IngestSettings(Settings):
     def data_roots(self) -> list[Path]:
         """The allowed roots for local dataset paths."""
         return list(self.allowed_data_roots) or [Path.cwd(), self.state_dir / "inbox"]
+
+    def denied_data_roots(self) -> list[Path]:
+        """Folders no dataset is read from, although an allowed root holds them: the state folder."""
+        return [self.state_dir]

@@ -72,9 +72,13 @@ class BlobStore:
         path = self._resolve(ref, self._blob_path)
         try:
             with self.fs.open(path, "rb") as f:
-                data: bytes = f.read()
+                # Bounded by the declared size: a blob longer than its reference says is refused
+                # after reading one byte more, not read to its end.
+                data: bytes = f.read(ref.size_bytes + 1) if ref.size_bytes > 0 else f.read()
         except FileNotFoundError:
             raise NotFound(f"artifact {ref.digest} is missing at {path}") from None
+        if 0 < ref.size_bytes < len(data):
+            raise IntegrityError(f"artifact {ref.digest} at {path} is longer than its declared {ref.size_bytes} bytes")
         _check(ref.digest, sha256_bytes(data), path)
         return data
 
@@ -87,7 +91,11 @@ class BlobStore:
         path = self._resolve(ref, self._blob_path)
         try:
             with self.fs.open(path, "rb") as src, open(tmp, "wb") as out:
+                read = 0
                 while chunk := src.read(_CHUNK):
+                    read += len(chunk)
+                    if 0 < ref.size_bytes < read:
+                        raise IntegrityError(f"artifact {ref.digest} at {path} is longer than its declared {ref.size_bytes} bytes")
                     h.update(chunk)
                     out.write(chunk)
             _check(ref.digest, "sha256:" + h.hexdigest(), path)
@@ -135,13 +143,26 @@ class BlobStore:
 
     # ------------------------------------------------------------ writing
     def _resolve(self, ref: ev.ArtifactRef, default_path: Callable[[str], str]) -> str:
+        """Where to read an artifact: its URI's path, which must lie inside this store's root, else refused.
+
+        The check runs before any read, so an event naming `/dev/zero`, `/etc/passwd`, a `..` walk out
+        of the root or another bucket reads nothing. An empty URI means the digest's own path.
+        """
         if not is_digest(ref.digest):
             raise InvalidInput(f"not a digest: {ref.digest!r}")
-        if ref.uri:
-            fs, path = fsspec.core.url_to_fs(ref.uri)
-            if type(fs) is type(self.fs):
-                return str(path)
-        return default_path(ref.digest)
+        if not ref.uri:
+            return default_path(ref.digest)
+        fs, path = fsspec.core.url_to_fs(ref.uri)
+        if type(fs) is type(self.fs) and self._inside_root(str(path)):
+            return str(path)
+        raise InvalidInput(f"artifact {ref.digest}: URI {ref.uri!r} lies outside the artifact store {self.root!r}; nothing was read",
+                           hint="artifacts are read only from the configured artifact root (TUNELINE_ARTIFACT_ROOT)")
+
+    def _inside_root(self, path: str) -> bool:
+        if self.local:  # symlinks followed: a link inside the root that points out of it is outside
+            return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(self._base))
+        parts = path.split("/")
+        return ".." not in parts and path.startswith(self._base.rstrip("/") + "/")
 
     def _atomic_write(self, path: str, data: bytes) -> None:
         if self.local:

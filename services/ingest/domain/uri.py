@@ -3,7 +3,10 @@
 Checks, in order: no NUL or control characters; a known scheme; percent-escapes decoded (a `%2e%2e`
 is a `..`); no `..` component at all (even one that would stay inside, so that the rule is simple
 to state); then the path is resolved with symlinks followed and must lie inside a resolved root and
-be a regular file. Every refusal is an InvalidInput that says what to change.
+be a regular file. Denied roots (the state folder: stores, artifacts, keys) carve holes in the allowed
+ones: the most specific root that holds the path decides, so `state/inbox` may be allowed inside a
+denied `state` folder that itself lies inside an allowed working directory. Every refusal is an
+InvalidInput that says what to change.
 """
 
 from __future__ import annotations
@@ -60,13 +63,13 @@ def _check_text(uri: str) -> None:
         raise InvalidInput("the dataset URI contains control characters or NUL", hint="publish a plain path")
 
 
-def check_uri(uri: str, roots: Sequence[Path], schemes: Sequence[str]) -> DatasetLocation:
+def check_uri(uri: str, roots: Sequence[Path], schemes: Sequence[str], denied: Sequence[Path] = ()) -> DatasetLocation:
     """Accept a dataset URI or refuse it with a reason (InvalidInput) or NotFound."""
     _check_text(uri)
     m = _SCHEME.match(uri)
     scheme = m.group(1).lower() if m else ""
     if scheme in ("", "file"):
-        return DatasetLocation(uri, check_local(uri, roots))
+        return DatasetLocation(uri, check_local(uri, roots, denied))
     if scheme not in {s.lower() for s in schemes}:
         allowed = ", ".join(sorted(schemes)) or "none"
         raise InvalidInput(
@@ -88,16 +91,26 @@ def _local_path(uri: str) -> str:
     return uri
 
 
-def check_local(uri: str, roots: Sequence[Path]) -> Path:
-    """The resolved file a local URI names, if it lies inside an allowed root."""
+def check_local(uri: str, roots: Sequence[Path], denied: Sequence[Path] = ()) -> Path:
+    """The resolved file a local URI names, if it lies inside an allowed root and not in a denied one."""
     path = _local_path(uri)
     _no_traversal(path, uri)
     real = Path(os.path.realpath(Path(path).expanduser()))
     real_roots = [Path(os.path.realpath(r)) for r in roots]
-    if not any(real.is_relative_to(r) for r in real_roots):
+    holding = [(len(r.parts), True, r) for r in real_roots if real.is_relative_to(r)]
+    holding += [(len(d.parts), False, d) for d in map(Path, map(os.path.realpath, denied)) if real.is_relative_to(d)]
+    if not any(allowed for _, allowed, _ in holding):
         raise InvalidInput(
             f"dataset path {uri!r} resolves to {str(real)!r}, outside the allowed data roots",
             hint="copy it under one of: " + ", ".join(str(r) for r in real_roots),
+        )
+    # The deepest root decides; at equal depth the denied one wins.
+    _, allowed, deciding = max(holding, key=lambda h: (h[0], not h[1]))
+    if not allowed:
+        raise InvalidInput(
+            f"dataset path {uri!r} resolves to {str(real)!r}, inside {str(deciding)!r}, which datasets may not be read from "
+            "(Tuneline's own state: stores, artifacts, keys)",
+            hint="publish a copy from outside the state folder, or put it in one of: " + ", ".join(str(r) for r in real_roots),
         )
     if not real.exists():
         raise NotFound(f"dataset file {uri!r} does not exist", hint="check the path and publish again")

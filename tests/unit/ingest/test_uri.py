@@ -70,3 +70,24 @@ def test_accepted_uris_always_resolve_inside_the_root(root, parts, prefix):
     except (InvalidInput, NotFound):
         return
     assert loc.local_path is not None and loc.local_path.resolve().is_relative_to(root.resolve())
+
+
+def test_the_state_folder_is_not_a_dataset_root_but_its_inbox_is(tmp_path):
+    from services.ingest.settings import IngestSettings
+
+    work = tmp_path / "work"
+    s = IngestSettings(state_dir=work / ".tuneline")
+    for name in ("stores/ingest.db", "artifacts/blobs/x.csv", "inbox/upload.csv"):
+        (s.state_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (s.state_dir / name).write_text("text,label\nhi,x\n")
+    roots = [work, s.state_dir / "inbox"]  # the defaults' shape: a working folder holding the state folder
+    for inside in ("stores/ingest.db", "artifacts/blobs/x.csv"):
+        with pytest.raises(InvalidInput, match="which datasets may not be read from"):
+            check_uri(str(s.state_dir / inside), roots, [], s.denied_data_roots())
+    loc = check_uri(str(s.state_dir / "inbox" / "upload.csv"), roots, [], s.denied_data_roots())
+    assert loc.local_path == (s.state_dir / "inbox" / "upload.csv").resolve()
+    # A symlink from an allowed place into the state folder is judged by where it points.
+    (work / "link.csv").symlink_to(s.state_dir / "stores" / "ingest.db")
+    with pytest.raises(InvalidInput, match="may not be read"):
+        check_uri(str(work / "link.csv"), roots, [], s.denied_data_roots())
+    assert s.data_roots()[-1] == s.state_dir / "inbox" and s.denied_data_roots() == [s.state_dir]
