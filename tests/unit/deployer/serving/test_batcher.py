@@ -119,6 +119,9 @@ def test_concurrent_clients_fill_batches_when_max_wait_allows(kit):
     for t in threads:
         t.join(30)
     sizes = [len(texts) for _, texts in pool.batches]
-    # Rounds after the first know 8 clients are active and wait (up to 200 ms) for all 8.
-    assert sum(sizes) == 40 and max(sizes) == 8 and len(sizes) <= 15
+    # Rounds after the first know several clients are active and wait (up to 200 ms) for them. How the
+    # 8 split between two batches depends on thread scheduling (measured: 5 to 14 batches, largest 7
+    # or 8, over 15 quiet runs), so the bound is on batching happening, not on a perfect split; one
+    # request per batch would be 40.
+    assert sum(sizes) == 40 and max(sizes) >= 6 and len(sizes) <= 20, sizes
     batcher.stop()
