@@ -15,10 +15,35 @@ from typing import Any, cast
 
 from confluent_kafka import Consumer, TopicPartition
 
-from services.kernel.events import Incoming, decode
+from services.kernel.bus.producer import EventProducer
+from services.kernel.events import Incoming, Outgoing, Record, decode, encode
 from services.kernel.settings import Settings
+from services.kernel.signing import SIGNED_BY, Signer
+from services.kernel.telemetry import current_trace_headers
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def signed(settings: Settings, record: Record) -> Record:
+    """A record signed as the service that may make its decision (a test playing that service);
+    events that are not decisions come back as they were."""
+    ce_type = dict(record.headers)["ce_type"].decode()
+    allowed = SIGNED_BY.get(ce_type.removeprefix("tuneline.").removesuffix(".v1"))
+    if not allowed:
+        return record
+    signer = Signer.load(settings, sorted(allowed)[0])
+    assert signer is not None
+    return Record(record.topic, record.key, record.value, signer.headers(record.headers, record.value))
+
+
+def publish_signed(settings: Settings, events: list[Outgoing], source: str = "test") -> list[str]:
+    """Publish events as `publish_now` does, each decision signed by an identity that may make it."""
+    trace = current_trace_headers()
+    records = [signed(settings, encode(e, topic=settings.topic(e.event), source=source, trace_headers=trace)) for e in events]
+    producer = EventProducer(settings)
+    producer.send(records)
+    producer.close()
+    return [r.id for r in records]
 
 
 def free_ports(n: int = 1) -> list[int]:

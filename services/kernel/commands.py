@@ -1,4 +1,4 @@
-"""The kernel's command line: the embedded broker, topics, and traces."""
+"""The kernel's command line: the embedded broker, topics, signing keys, and traces."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from rich.tree import Tree
 from services.kernel import broker
 from services.kernel.bus.topics import ensure_topics
 from services.kernel.settings import Settings
+from services.kernel.signing import IDENTITIES, SIGNED_BY, init_keys, key_id, keys_dir, public_key
 from services.kernel.telemetry import SpanRecord, read_spans
 
 console = Console()
 kafka_app = typer.Typer(help="The embedded Apache Kafka broker (KRaft, one node).", no_args_is_help=True)
+keys_app = typer.Typer(help="The signing keys of Tuneline's identities (signed decisions).", no_args_is_help=True)
 
 
 def _settings(state_dir: str | None) -> Settings:
@@ -94,7 +96,27 @@ def render_trace(tid: str, spans: list[SpanRecord]) -> Tree:
     return tree
 
 
+@keys_app.command("init")
+def keys_init(state_dir: str | None = StateDir) -> None:
+    """Make every missing Ed25519 key pair under the keys folder (an existing key is never replaced)."""
+    settings = _settings(state_dir)
+    made = init_keys(settings)
+    console.print(f"keys in {keys_dir(settings)}: made {', '.join(made) or 'none (all present)'}")
+    keys_show(state_dir)
+
+
+@keys_app.command("show")
+def keys_show(state_dir: str | None = StateDir) -> None:
+    """Each identity's public key id, and the decisions it may sign."""
+    settings = _settings(state_dir)
+    for identity in IDENTITIES:
+        decides = sorted(e for e, who in SIGNED_BY.items() if identity in who)
+        key = public_key(settings, identity)
+        console.print(f"{identity:>10}  {key_id(key) if key else '(no key)':<16}  signs {', '.join(decides) or 'its own events'}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the kernel's commands to the root CLI."""
     app.add_typer(kafka_app, name="kafka")
+    app.add_typer(keys_app, name="keys")
     app.command("trace")(trace)

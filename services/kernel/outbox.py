@@ -16,9 +16,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.kernel.bus.producer import EventProducer
+from services.kernel.errors import ConfigError
 from services.kernel.events import Outgoing, Record, encode
 from services.kernel.retry import RetriesExhausted, RetryPolicy
 from services.kernel.settings import Settings
+from services.kernel.signing import IDENTITIES, Signer
 from services.kernel.store import Store, outbox, utcnow
 from services.kernel.telemetry import current_trace_headers
 
@@ -46,9 +48,11 @@ def emit(session: Session, out: Outgoing) -> str:
     return record.id
 
 
-def _record(row: sa.Row[Any], settings: Settings, source: str) -> Record:
+def _record(row: sa.Row[Any], settings: Settings, source: str, signer: Signer | None) -> Record:
     headers = [(k, base64.b64decode(v)) for k, v in row.headers]
     headers = [(k, source.encode()) if k == "ce_source" else (k, v) for k, v in headers]
+    if signer is not None:  # signed once the source is final: the signature covers it
+        headers = signer.headers(headers, row.value)
     return Record(settings.topic(row.topic), row.key, row.value, headers)
 
 
@@ -57,6 +61,8 @@ class OutboxRelay:
 
     def __init__(self, store: Store, settings: Settings, source: str, producer: EventProducer, batch: int = 500) -> None:
         self.store, self.settings, self.source, self.producer, self.batch = store, settings, source, producer, batch
+        # Every event a service emits is signed by the service's identity (the first part of its source).
+        self.signer = Signer.load(settings, source.partition("/")[0])
         self.wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -69,7 +75,7 @@ class OutboxRelay:
             ).all()
         if not rows:
             return 0
-        self.producer.send([_record(r, self.settings, self.source) for r in rows])
+        self.producer.send([_record(r, self.settings, self.source, self.signer) for r in rows])
         seqs = [r.seq for r in rows]
         self.store.run(lambda s: s.execute(outbox.update().where(outbox.c.seq.in_(seqs)).values(sent_at=utcnow())))
         return len(rows)
@@ -105,10 +111,19 @@ class OutboxRelay:
             log.warning("outbox relay: final flush failed (%s); rows stay queued", err)
 
 
-def publish_now(settings: Settings, events: list[Outgoing], source: str) -> list[str]:
-    """Publish events directly with the idempotent producer (CLIs, upstream tools); returns ce_ids."""
+def publish_now(settings: Settings, events: list[Outgoing], source: str, signer: str = "") -> list[str]:
+    """Publish events directly with the idempotent producer (CLIs, upstream tools); returns ce_ids.
+
+    `signer` names the identity whose key signs them (an operator's goal or rollback); empty: unsigned,
+    which only events that are not decisions may be (a dataset publication).
+    """
     headers = current_trace_headers()
     records = [encode(e, topic=settings.topic(e.event), source=source, trace_headers=headers) for e in events]
+    if signer:
+        key = Signer.load(settings, signer)
+        if key is None:
+            raise ConfigError(f"{signer!r} is not a Tuneline identity", hint=f"one of {', '.join(IDENTITIES)}")
+        records = [Record(r.topic, r.key, r.value, key.headers(r.headers, r.value)) for r in records]
     producer = EventProducer(settings)
     producer.send(records)
     producer.close()

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     grpc_tls_cert: Path | None = None
     grpc_tls_key: Path | None = None
     grpc_tls_client_ca: Path | None = None
+    # Signed decisions (services.kernel.signing): the key pairs' folder (empty: state_dir/keys), and
+    # whether a missing pair is made at first use (the embedded mode; a deployment mounts its keys).
+    keys_dir: Path | None = None
+    signing_keys_auto: bool = True
 
     @field_validator("state_dir")
     @classmethod

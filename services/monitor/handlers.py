@@ -127,8 +127,13 @@ def on_eval_failed(inc: Incoming[ev.EvalFailed], session: Session) -> list[Outgo
 
 
 def on_dead_letter(inc: Incoming[ev.DeadLetter], session: Session) -> list[Outgoing]:
-    """A consumer gave up on a record: critical, someone must look at it."""
+    """A consumer gave up on a record: critical, someone must look at it.
+
+    A refused signature is its own kind (`forged_decision`): someone who is not the decider tried to
+    make a decision, which is a security event, not a broken pipeline.
+    """
     m = inc.message
-    return [alert_event(Alert("deadletter", "critical", inc.subject,
+    kind = "forged_decision" if m.error_type == "Unauthenticated" else "deadletter"
+    return [alert_event(Alert(kind, "critical", inc.subject,
                               f"{m.consumer} dead-lettered {m.original_topic}[{m.partition}]@{m.offset} after {m.attempts} attempt(s)",
                               f"{m.error_type}: {m.error}"), inc)]

@@ -277,7 +277,7 @@ class Demo:
         """Publish goal.applied for the demo's goal."""
         msg = ev.GoalApplied(goal_name=self.goal.name, goal_version=self.goal.version, goal_json=self.goal.canonical_json(),
                              applied_by="demo")
-        publish_now(self.settings, [Outgoing(msg, self.goal.name)], source="demo/cli")
+        publish_now(self.settings, [Outgoing(msg, self.goal.name)], source="demo/cli", signer="operator")
         return f"{self.goal.name} {short(self.goal.version)}"
 
 

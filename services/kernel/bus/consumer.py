@@ -27,6 +27,7 @@ from services.kernel.events import Incoming, Outgoing, decode
 from services.kernel.outbox import emit
 from services.kernel.retry import RetriesExhausted, RetryPolicy
 from services.kernel.settings import Settings
+from services.kernel.signing import Verifier
 from services.kernel.store import Store, inbox, utcnow
 from services.kernel.telemetry import (
     ATTR_EVENT_ID,
@@ -88,6 +89,7 @@ class EventProcessor:
         self.dead_lettered = 0
         # Only transient errors are retried (services.kernel.retry.is_transient): a bug or a config
         # error dead-letters at once instead of after every backoff.
+        self._verifier = Verifier(settings)
         self._retry = RetryPolicy(attempts=settings.consumer_max_attempts, base_s=settings.consumer_backoff_s,
                                   cap_s=max(settings.consumer_backoff_s, settings.consumer_backoff_cap_s))
 
@@ -96,8 +98,10 @@ class EventProcessor:
         decoded: list[tuple[RawRecord, Incoming[Message]]] = []
         for r in records:
             try:
-                decoded.append((r, decode(r.value, r.headers, topic=r.topic, partition=r.partition, offset=r.offset,
-                                          expect=self.sub.event)))
+                inc = decode(r.value, r.headers, topic=r.topic, partition=r.partition, offset=r.offset, expect=self.sub.event)
+                # A decision acts only when whoever may make it signed it (services.kernel.signing).
+                self._verifier.signer_of(inc.type, r.headers, r.value or b"")
+                decoded.append((r, inc))
             except PermanentError as err:
                 self._dead_letter(r, err, attempts=1)
         if not decoded:

@@ -41,7 +41,7 @@ def goal_apply(path: str = typer.Argument(..., help="the goal YAML file")) -> No
     goal = load_goal(path)
     message = ev.GoalApplied(goal_name=goal.name, goal_version=goal.version, goal_json=goal.canonical_json(),
                              applied_by=getpass.getuser())
-    [event_id] = publish_now(TrainerSettings(), [Outgoing(message, subject=goal.name)], source="cli/goal")
+    [event_id] = publish_now(TrainerSettings(), [Outgoing(message, subject=goal.name)], source="cli/goal", signer="operator")
     console.print(f"applied goal [bold]{goal.name}[/] version {short(goal.version)} (event {event_id})")
 
 

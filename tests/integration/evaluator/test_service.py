@@ -11,9 +11,8 @@ from tuneline.events.v1 import events_pb2 as ev
 
 from services.kernel.blobs import BlobStore
 from services.kernel.events import Outgoing
-from services.kernel.outbox import publish_now
 from services.kernel.store import Store, jobs
-from tests.support import EventLog, python, settings_env, start_process, stop_process, wait_for
+from tests.support import EventLog, publish_signed, python, settings_env, start_process, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +31,7 @@ def test_killed_mid_evaluation_then_restarted_gives_exactly_one_decision(setting
     flow.blobs = blobs  # build the run.finished against the service's artifact store
     run = flow.run_finished(flow.put_adapter(adapters.good), adapters.eval, goal)
     applied = ev.GoalApplied(goal_name=goal.name, goal_version=goal.version, goal_json=goal.canonical_json())
-    publish_now(settings, [Outgoing(applied, goal.name), Outgoing(run, goal.name)], source="test")
+    publish_signed(settings, [Outgoing(applied, goal.name), Outgoing(run, goal.name)])
     passed, failed = EventLog(settings, "eval.passed"), EventLog(settings, "eval.failed")
     log = tmp_path / "evaluator.log"
     proc = start_process(EVALUATOR, settings, log, **CHILD)

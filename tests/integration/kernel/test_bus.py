@@ -10,10 +10,9 @@ from confluent_kafka import Producer
 from tuneline.events.v1 import events_pb2 as ev
 
 from services.kernel.events import Outgoing, encode
-from services.kernel.outbox import publish_now
 from services.kernel.settings import Settings
 from services.kernel.telemetry import continued_span, current_traceparent, setup_telemetry, trace_id_of
-from tests.support import REPO, EventLog, wait_for
+from tests.support import REPO, EventLog, publish_signed, signed, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +39,7 @@ def test_event_arrives_with_headers_payload_and_trace_continued(settings: Settin
     probe()
     with continued_span("publish goal"):
         parent = current_traceparent()
-        [sent_id] = publish_now(settings, [Outgoing(ev.GoalApplied(goal_name="g1", goal_json="{}"), "g1")], "test/1")
+        [sent_id] = publish_signed(settings, [Outgoing(ev.GoalApplied(goal_name="g1", goal_json="{}"), "g1")], "test/1")
     alerts = EventLog(settings, "alert.raised").wait(1, 90)
     effect = wait_for(lambda: _effects(settings), 10, "the probe's effect")
     assert effect[0][0] == sent_id and effect[0][1] == "g1"  # type: ignore[index]
@@ -56,7 +55,7 @@ def test_event_arrives_with_headers_payload_and_trace_continued(settings: Settin
 def test_sigkill_after_commit_before_offset_commit_has_no_second_effect(settings: Settings, probe) -> None:
     """RELIABILITY.md R3: each restart dies right after one commit; 5 trials, effect once each."""
     n = 5
-    sent = publish_now(settings, [Outgoing(ev.GoalApplied(goal_name=f"g{i}"), "same-key") for i in range(n)], "test/1")
+    sent = publish_signed(settings, [Outgoing(ev.GoalApplied(goal_name=f"g{i}"), "same-key") for i in range(n)], "test/1")
     for trial in range(n):
         proc = probe(TUNELINE_CRASH_AFTER_COMMIT="goal.applied")
         proc.wait(120)
@@ -89,14 +88,14 @@ def test_poison_messages_are_dead_lettered_and_the_good_ones_processed(settings:
     wrong_type.append(("ce_id", b"poison-type"))
     producer = Producer({"bootstrap.servers": settings.bootstrap, "enable.idempotence": True})
     for _i, out in enumerate(good[:3]):
-        rec = encode(out, topic=topic, source="test")
+        rec = signed(settings, encode(out, topic=topic, source="test"))
         producer.produce(topic, rec.value, b"k", headers=list(rec.headers))
     producer.produce(topic, b"\xff\x00not a protobuf\xff", b"k", headers=list(not_protobuf))
     producer.produce(topic, template.value, b"k", headers=list(wrong_type))
-    raiser = encode(Outgoing(ev.GoalApplied(goal_name="raise-always"), "k"), topic=topic, source="test")
+    raiser = signed(settings, encode(Outgoing(ev.GoalApplied(goal_name="raise-always"), "k"), topic=topic, source="test"))
     producer.produce(topic, raiser.value, b"k", headers=list(raiser.headers))
     for out in good[3:]:
-        rec = encode(out, topic=topic, source="test")
+        rec = signed(settings, encode(out, topic=topic, source="test"))
         producer.produce(topic, rec.value, b"k", headers=list(rec.headers))
     assert producer.flush(30) == 0
     probe()

@@ -24,7 +24,7 @@ from services.kernel.goal import load_goal, parse_goal
 from services.kernel.ids import uuid7
 from services.kernel.outbox import publish_now
 from services.kernel.settings import REPO_ROOT
-from tests.support import EventLog, free_ports, python, start_process, stop_process, wait_for
+from tests.support import EventLog, free_ports, publish_signed, python, start_process, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 ADAPTER = "sha256:" + "c" * 64
@@ -77,7 +77,7 @@ def test_drift_rolls_back_once_across_a_sigkill_and_the_ledger_holds_everything(
     settings = settings.replace(monitor_address=f"127.0.0.1:{free_ports()[0]}")
     start = lambda: start_process(python("-c", RUN_MONITOR), settings, tmp_path / "monitor.log")  # noqa: E731
     rng = np.random.default_rng(5)
-    sent = publish_now(settings, _setup_events(settings, traffic), "test")
+    sent = publish_signed(settings, _setup_events(settings, traffic))
     monitor = start()
     rollbacks, alerts = EventLog(settings, "rollback.requested"), EventLog(settings, "alert.raised")
     try:

@@ -22,10 +22,9 @@ from services.kernel.events import Outgoing
 from services.kernel.goal import load_goal
 from services.kernel.ids import digest_json
 from services.kernel.modeling import resolve_base_model
-from services.kernel.outbox import publish_now
 from services.kernel.settings import REPO_ROOT, Settings
 from services.kernel.store import outbox
-from tests.support import EventLog, settings_env, start_process, wait_for
+from tests.support import EventLog, publish_signed, settings_env, start_process, wait_for
 
 pytestmark = pytest.mark.integration
 TINY_TRAINING = {"epochs": 1, "batch_size": 16, "max_length": 32, "workers": 2, "checkpoint_every_steps": 3,
@@ -53,7 +52,7 @@ def _register(settings: Settings, tmp_path: Path, name: str, tiny_rows) -> ev.Da
 
 
 def _publish(settings: Settings, *messages) -> None:
-    publish_now(settings, [Outgoing(m, subject=getattr(m, "goal_name", "") or m.dataset_name) for m in messages], "test")
+    publish_signed(settings, [Outgoing(m, subject=getattr(m, "goal_name", "") or m.dataset_name) for m in messages])
 
 
 def _apply(settings: Settings, path: Path) -> ev.GoalApplied:

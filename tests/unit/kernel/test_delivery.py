@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import cast
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from services.kernel.jobs import Job, JobContext, JobRunner, enqueue_job
 from services.kernel.outbox import emit
 from services.kernel.settings import Settings
 from services.kernel.store import Store, jobs, outbox
+from tests.support import signed
 
 
 class RecordingProducer:
@@ -27,8 +29,10 @@ class RecordingProducer:
         self.sent.extend(records)
 
 
-def _raw(name: str, offset: int = 0, event_id: str | None = None) -> RawRecord:
-    rec = encode(Outgoing(ev.GoalApplied(goal_name=name), name), topic="t.tuneline.goal.applied", source="test", event_id=event_id)
+def _raw(settings: Settings, name: str, offset: int = 0, event_id: str | None = None) -> RawRecord:
+    """A goal.applied record signed by the operator (goal.applied is a decision: unsigned, it is refused)."""
+    rec = signed(settings, encode(Outgoing(ev.GoalApplied(goal_name=name), name), topic="t.tuneline.goal.applied", source="test",
+                                  event_id=event_id))
     return RawRecord(rec.topic, 0, offset, rec.key, rec.value, rec.headers)
 
 
@@ -51,10 +55,10 @@ def test_redelivered_event_has_no_second_effect(offline_settings: Settings) -> N
         return [Outgoing(ev.AlertRaised(summary="x"), inc.subject)]
 
     proc, store = _processor(offline_settings, handler, RecordingProducer())
-    rec = _raw("g1")
+    rec = _raw(offline_settings, "g1")
     proc.process([rec])
     proc.process([rec])
-    proc.process([rec, _raw("g2", 1)])
+    proc.process([rec, _raw(offline_settings, "g2", 1)])
     assert len(calls) == 2
     assert _outbox_rows(store) == 2
 
@@ -70,7 +74,8 @@ def test_poison_and_failing_handlers_are_dead_lettered_and_the_rest_processed(of
     producer = RecordingProducer()
     proc, store = _processor(offline_settings, handler, producer)
     garbage = RawRecord("t", 0, 9, b"k", b"\x00garbage", [("x", b"y")])
-    proc.process([_raw("a", 0), garbage, _raw("bad", 2), _raw("bug", 3), _raw("b", 4)])
+    raw = partial(_raw, offline_settings)
+    proc.process([raw("a", 0), garbage, raw("bad", 2), raw("bug", 3), raw("b", 4)])
     with store.session() as s:
         effects = sorted(ev.AlertRaised.FromString(v).summary for v in s.execute(sa.select(outbox.c.value)).scalars())
     assert effects == ["a", "b"], "the good records are processed once each, the failed batch left nothing"
@@ -91,7 +96,7 @@ def test_transient_errors_are_retried_then_succeed(offline_settings: Settings) -
 
     producer = RecordingProducer()
     proc, _ = _processor(offline_settings, handler, producer)
-    proc.process([_raw("g")])
+    proc.process([_raw(offline_settings, "g")])
     assert len(attempts) == 3 and not producer.sent
 
 
@@ -104,7 +109,7 @@ def test_transient_errors_that_never_clear_are_dead_lettered_after_the_last_atte
 
     producer = RecordingProducer()
     proc, _ = _processor(offline_settings, handler, producer)
-    proc.process([_raw("g")])
+    proc.process([_raw(offline_settings, "g")])
     letters = [cast(ev.DeadLetter, decode(r.value, r.headers).message) for r in producer.sent]
     assert len(attempts) == offline_settings.consumer_max_attempts
     assert [(lt.attempts, lt.error_type) for lt in letters] == [(offline_settings.consumer_max_attempts, "TransientError")]
@@ -114,7 +119,7 @@ def test_a_record_with_a_bad_ce_time_is_dead_lettered(offline_settings: Settings
     calls: list[str] = []
     producer = RecordingProducer()
     proc, _ = _processor(offline_settings, lambda inc, _s: calls.append(inc.id), producer)
-    good = _raw("g")
+    good = _raw(offline_settings, "g")
     bad = RawRecord(good.topic, 0, 1, good.key, good.value,
                     [(k, b"not a time" if k == "ce_time" else v) for k, v in good.headers])
     proc.process([bad])

@@ -18,6 +18,9 @@ from services.monitor.domain.alerts import serving_health
      handlers.on_eval_failed, "eval_failed", "info"),
     (ev.DeadLetter(original_topic="tuneline.goal.applied", consumer="trainer", attempts=3, error="boom"),
      handlers.on_dead_letter, "deadletter", "critical"),
+    (ev.DeadLetter(original_topic="tuneline.eval.passed", consumer="deployer", attempts=1, error_type="Unauthenticated",
+                   error="eval.passed is not signed"),
+     handlers.on_dead_letter, "forged_decision", "critical"),
 ])
 def test_failures_elsewhere_raise_one_alert(store, make_incoming, message, handler, kind, severity):
     with store.session() as s:
