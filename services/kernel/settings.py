@@ -11,7 +11,11 @@ from typing import Self
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.kernel.errors import ConfigError
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
+DEV_TOKEN = "tuneline-dev-token"
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 class Settings(BaseSettings):
@@ -54,8 +58,8 @@ class Settings(BaseSettings):
     # gRPC: the deployer's and the monitor's addresses, and the bearer tokens they accept.
     deployer_address: str = "127.0.0.1:50051"
     monitor_address: str = "127.0.0.1:50052"
-    grpc_tokens: list[str] = ["tuneline-dev-token"]
-    grpc_token: str = "tuneline-dev-token"
+    grpc_tokens: list[str] = [DEV_TOKEN]
+    grpc_token: str = DEV_TOKEN
     grpc_tls_cert: Path | None = None
     grpc_tls_key: Path | None = None
     grpc_tls_client_ca: Path | None = None
@@ -79,6 +83,17 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"{type(self).__name__} has no setting {', '.join(map(repr, unknown))}")
         return type(self).model_validate({**self.model_dump(), **changes})
+
+    def require_safe_bind(self, address: str) -> None:
+        """Refuse (ConfigError) a gRPC server listening on `address` with the public development token.
+
+        The development token is in this file for everyone to read: it is accepted only on a loopback bind.
+        """
+        host = address.rsplit(":", 1)[0] if ":" in address else address
+        if DEV_TOKEN in self.grpc_tokens and host not in _LOOPBACK_HOSTS:
+            raise ConfigError(f"the development token {DEV_TOKEN!r} would be accepted on {address}, which is not a loopback address",
+                              hint="set TUNELINE_GRPC_TOKENS to a JSON list of your own tokens (e.g. from "
+                                   "python -c 'import secrets; print(secrets.token_urlsafe(32))'), or bind to 127.0.0.1")
 
     @property
     def bootstrap(self) -> str:

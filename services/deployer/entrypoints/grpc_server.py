@@ -313,6 +313,7 @@ class InferenceServer:
 
 
 def _bind(server: grpc.Server, address: str, settings: Settings) -> int:
+    settings.require_safe_bind(address)
     if settings.grpc_tls_cert and settings.grpc_tls_key:
         ca = settings.grpc_tls_client_ca.read_bytes() if settings.grpc_tls_client_ca else None
         creds = grpc.ssl_server_credentials([(settings.grpc_tls_key.read_bytes(), settings.grpc_tls_cert.read_bytes())],

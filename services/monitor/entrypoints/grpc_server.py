@@ -74,6 +74,7 @@ class QueryServer:
 
     def start(self) -> None:
         """Listen on settings.monitor_address."""
+        self.settings.require_safe_bind(self.settings.monitor_address)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         # The generated gRPC module has no annotations (and no .pyi stub).
         q_grpc.add_QueryServicer_to_server(self.servicer, self.server)  # type: ignore[no-untyped-call]

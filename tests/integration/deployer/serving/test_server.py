@@ -130,3 +130,21 @@ def test_a_flood_at_ten_times_the_served_rate_is_shed_not_crashed(running, kit):
     assert counts.get(grpc.StatusCode.RESOURCE_EXHAUSTED, 0) > 0 and counts.get(grpc.StatusCode.OK, 0) > 0
     assert healthy(running.channel) and kit.ask(running.stub, "after the flood").label
     print(f"flood: served rate {rate:.0f}/s, sent {n} at once: {({c.name: k for c, k in counts.items()})}")
+
+
+def test_the_development_token_is_refused_on_a_public_bind(tiny_base, adapters, kit, tmp_path):
+    from services.deployer.entrypoints.grpc_server import build_server
+    from services.kernel.errors import ConfigError
+    from services.kernel.settings import Settings
+
+    pool = AdapterPool(tiny_base, device="cpu", work_dir=tmp_path / "pool")
+    public = Settings(state_dir=tmp_path / "state", deployer_address="0.0.0.0:0")   # the default tokens
+    with pytest.raises(ConfigError, match="development token"):
+        build_server(public, RoutingTable(), pool, kit.Recorder(), kit.Recorder(), config=ServingConfig())
+    own = public.replace(grpc_tokens=["a-long-random-token"])
+    server = build_server(own, RoutingTable(), pool, kit.Recorder(), kit.Recorder(), config=ServingConfig())
+    server.start()
+    try:
+        assert server.port > 0
+    finally:
+        server.stop(0)
