@@ -33,7 +33,7 @@ def signed(settings: Settings, record: Record) -> Record:
         return record
     signer = Signer.load(settings, sorted(allowed)[0])
     assert signer is not None
-    return Record(record.topic, record.key, record.value, signer.headers(record.headers, record.value))
+    return signer.sign(record)
 
 
 def publish_signed(settings: Settings, events: list[Outgoing], source: str = "test") -> list[str]:

@@ -123,7 +123,7 @@ def publish_now(settings: Settings, events: list[Outgoing], source: str, signer:
         key = Signer.load(settings, signer)
         if key is None:
             raise ConfigError(f"{signer!r} is not a Tuneline identity", hint=f"one of {', '.join(IDENTITIES)}")
-        records = [Record(r.topic, r.key, r.value, key.headers(r.headers, r.value)) for r in records]
+        records = [key.sign(r) for r in records]
     producer = EventProducer(settings)
     producer.send(records)
     producer.close()

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from services.kernel.errors import ConfigError, PermanentError
+from services.kernel.events import Record
 from services.kernel.ids import canonical_json
 from services.kernel.settings import Settings
 
@@ -164,6 +165,10 @@ class Signer:
         signature = self.key.sign(statement(text, value))
         signer = f"{self.identity}:{key_id(self.key.public_key())}"
         return [*kept, (SIGNER_HEADER, signer.encode()), (SIGNATURE_HEADER, base64.b64encode(signature))]
+
+    def sign(self, record: Record) -> Record:
+        """The record with this identity's signature headers."""
+        return Record(record.topic, record.key, record.value, self.headers(record.headers, record.value))
 
 
 class Verifier:

@@ -41,7 +41,7 @@ def _passed(digest: str = "sha256:" + "a" * 64) -> ev.EvalPassed:
 def _sign(settings: Settings, identity: str, rec: Record) -> Record:
     signer = Signer.load(settings, identity)
     assert signer is not None
-    return Record(rec.topic, rec.key, rec.value, signer.headers(rec.headers, rec.value))
+    return signer.sign(rec)
 
 
 def test_keys_are_made_once_private_ones_unreadable_to_others(offline_settings: Settings) -> None:
