@@ -17,6 +17,8 @@ from services.deployer.store import MIGRATIONS, SERVICE
 from services.kernel.blobs import BlobStore
 from services.kernel.bus.consumer import Handler, Subscription
 from services.kernel.events import Outgoing
+from services.kernel.goals import TenantDirectory
+from services.kernel.grpc_auth import Guard
 from services.kernel.runtime import ServiceRuntime
 from services.kernel.store import Store
 
@@ -59,12 +61,13 @@ class _Started:
         self.controller.stop()
 
 
-def subscriptions(controller: Controller) -> list[Subscription]:
+def subscriptions(controller: Controller, tenants: TenantDirectory | None = None) -> list[Subscription]:
     """The events the deployer consumes and their handlers."""
     def bind(fn: Callable[..., list[Outgoing]]) -> Handler:
         return partial(fn, controller=controller)
 
-    return [Subscription("goal.applied", bind(handlers.on_goal_applied), CONSUMER),
+    on_goal = partial(handlers.on_goal_applied, controller=controller, tenants=tenants or TenantDirectory())
+    return [Subscription("goal.applied", on_goal, CONSUMER),
             Subscription("eval.passed", bind(handlers.on_eval_passed), CONSUMER),
             Subscription("rollback.requested", bind(handlers.on_rollback_requested), CONSUMER),
             Subscription("drift.detected", bind(handlers.on_drift_detected), CONSUMER)]
@@ -88,9 +91,12 @@ def build(settings: DeployerSettings | None = None, pool: DeployerPool | None = 
     controller = Controller(store, BlobStore.from_settings(settings), pool, routing,
                             settings.path("adapters", "x").parent)
     log_sink = log_sink or KafkaInferenceLog(settings, settings.serving)
-    admin = AdminServicer(controller, log_sink.unlogged)
-    server = build_server(settings, routing, pool, controller, log_sink, admin_servicer=admin)
-    runtime = ServiceRuntime(SERVICE, settings, store, subscriptions(controller),
+    with store.session() as session:
+        tenants = TenantDirectory().load(session)
+    guard = Guard(settings, SERVICE)
+    admin = AdminServicer(controller, log_sink.unlogged, guard, tenants)
+    server = build_server(settings, routing, pool, controller, log_sink, admin_servicer=admin, guard=guard, tenants=tenants)
+    runtime = ServiceRuntime(SERVICE, settings, store, subscriptions(controller, tenants),
                              background=[_Started(controller, server)])
     return Deployer(settings, store, routing, controller, server, runtime)
 

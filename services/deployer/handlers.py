@@ -16,7 +16,7 @@ from services.deployer.store import save_rollout
 from services.kernel.errors import InvalidInput
 from services.kernel.events import Incoming, Outgoing
 from services.kernel.goal import AcceptanceSpec
-from services.kernel.goals import apply_goal, latest_goal
+from services.kernel.goals import TenantDirectory, apply_goal, latest_goal
 from services.kernel.ids import uuid7
 from services.kernel.telemetry import current_traceparent
 
@@ -24,9 +24,12 @@ log = logging.getLogger(__name__)
 REQUIRED_CRITERIA = tuple(AcceptanceSpec.model_fields)
 
 
-def on_goal_applied(inc: Incoming[ev.GoalApplied], session: Session, *, controller: Controller) -> list[Outgoing]:
-    """Keep the latest goal per name; a deployed goal's serving policy changes at once."""
+def on_goal_applied(inc: Incoming[ev.GoalApplied], session: Session, *, controller: Controller,
+                    tenants: TenantDirectory | None = None) -> list[Outgoing]:
+    """Keep the latest goal per name; a deployed goal's serving policy and tenant change at once."""
     goal = apply_goal(inc, session)
+    if tenants is not None:
+        tenants.note(goal)
     changed = controller.set_policy(goal.name, machine.policy_of(goal))
     if changed is not None:
         save_rollout(session, changed)

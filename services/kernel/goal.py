@@ -17,6 +17,11 @@ from services.kernel.errors import ConfigError
 from services.kernel.ids import canonical_json, digest_json
 from services.kernel.values import Value
 
+# A goal belongs to one tenant: its predictions, rollouts and lineage are open only to credentials of
+# that tenant (services.kernel.credentials).
+DEFAULT_TENANT = "default"
+TENANT_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+
 
 class _Strict(Value):
     """Every goal section: unknown keys refused, frozen, copied only through the validated `replace`."""
@@ -125,6 +130,7 @@ class Goal(_Strict):
     """A validated goal. `version` is the digest of its canonical JSON."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+    tenant: str = Field(DEFAULT_TENANT, pattern=TENANT_PATTERN)
     base_model: str = "bundled:all-MiniLM-L6-v2"
     task: TaskSpec = TaskSpec()
     data: DataSpec

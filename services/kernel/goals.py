@@ -103,3 +103,28 @@ def _parsed(text: str) -> Goal:
     # Stored goals were checked when applied; the monitor reads one per batch of predictions, so
     # parse each canonical JSON once (a Goal is frozen, so sharing it is safe).
     return goal_from_json(text)
+
+
+class TenantDirectory:
+    """The tenant of every goal in force, in memory for the request path (servers check calls against it).
+
+    Loaded from the store at start and told of each goal.applied; a goal it has not heard of has no
+    tenant (None), which only a credential of every tenant may act on.
+    """
+
+    def __init__(self) -> None:
+        self._tenants: dict[str, str] = {}
+
+    def load(self, session: Session) -> TenantDirectory:
+        """Learn every goal in force; returns self."""
+        for goal in all_goals(session):
+            self.note(goal)
+        return self
+
+    def note(self, goal: Goal) -> None:
+        """Learn (or update) one goal's tenant."""
+        self._tenants[goal.name] = goal.tenant
+
+    def tenant_of(self, goal: str) -> str | None:
+        """The goal's tenant, or None for a goal not applied (as far as this process knows)."""
+        return self._tenants.get(goal)

@@ -33,6 +33,16 @@ class Settings(BaseSettings):
     kafka_jars_dir: Path = REPO_ROOT / "deploy" / "kafka" / "target" / "libs"
     kafka_partitions: int = 3
     kafka_replication: int = 1
+    # Kafka client security, named as librdkafka names them (TUNELINE_KAFKA_SECURITY_PROTOCOL is
+    # librdkafka's security.protocol, and so on); empty means a plaintext, unauthenticated connection.
+    # `tuneline kafka start --secure` writes these for each service under state_dir/kafka-secure.
+    kafka_security_protocol: str = ""
+    kafka_sasl_mechanism: str = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_ssl_ca_location: Path | None = None
+    kafka_ssl_certificate_location: Path | None = None
+    kafka_ssl_key_location: Path | None = None
     # Prepended to every topic and consumer group: tests use a fresh one each, deployments leave it empty.
     namespace: str = ""
     # Stores: "{service}" is replaced by the service name; empty means one SQLite file per service.
@@ -63,6 +73,17 @@ class Settings(BaseSettings):
     grpc_tls_cert: Path | None = None
     grpc_tls_key: Path | None = None
     grpc_tls_client_ca: Path | None = None
+    # gRPC clients (CLI, load generator, status, demo): the CA that signs the servers' certificates
+    # (set: TLS; unset: plaintext), and a client certificate and key for servers that require mTLS.
+    grpc_tls_ca: Path | None = None
+    grpc_tls_client_cert: Path | None = None
+    grpc_tls_client_key: Path | None = None
+    # Scoped, hashed gRPC credentials (services.kernel.credentials; `tuneline tokens issue`); empty:
+    # state_dir/credentials.json when it exists.
+    grpc_credentials_file: Path | None = None
+    # Encryption at rest: a file holding a 32-byte AES-256-GCM key (raw or base64); unset: blobs and
+    # snapshots are stored in plaintext.
+    at_rest_key_file: Path | None = None
     # Signed decisions (services.kernel.signing): the key pairs' folder (empty: state_dir/keys), and
     # whether a missing pair is made at first use (the embedded mode; a deployment mounts its keys).
     keys_dir: Path | None = None

@@ -88,7 +88,8 @@ class Lineage:
                 m = cast(ev.InferenceLogged, message)  # the record's ce_type names its message class
                 adapter, dataset = m.adapter_digest, m.dataset_version
                 steps.append(_step("prediction", row, f"{m.label} ({m.confidence:.2f}) by {m.variant}",
-                                   {"adapter": m.adapter_digest, "deployment": m.deployment_id, "latency_ms": f"{m.latency_ms:.1f}"}, []))
+                                   {"adapter": m.adapter_digest, "deployment": m.deployment_id, "goal": m.goal_name,
+                                    "latency_ms": f"{m.latency_ms:.1f}"}, []))
         if adapter:
             steps = self._adapter_steps(adapter, problems) + steps
             run = run or next((s.facts["run_id"] for s in steps if s.stage == "evaluation" and "run_id" in s.facts), "")
@@ -118,7 +119,8 @@ class Lineage:
             checks = [_check(self.blobs, n, r, problems) for n, r in (("report_json", o.report_json), ("report_html", o.report_html),
                                                                         ("reference", o.reference.table)) if r.digest]
             steps.append(_step("evaluation", row, f"{'passed' if o.passed else 'failed'}: {o.summary}",
-                               {"eval_id": o.eval_id, "run_id": o.run_id, "decision": "passed" if o.passed else "failed"}, checks))
+                               {"eval_id": o.eval_id, "run_id": o.run_id, "goal": o.goal_name,
+                                "decision": "passed" if o.passed else "failed"}, checks))
         deploy_names = ("deployment.started", "deployment.promoted", "deployment.rolled_back")
         for name, message, row in self._of_type(f"adapter:{adapter}", deploy_names, problems):
             m = cast("ev.DeploymentStarted | ev.DeploymentPromoted | ev.DeploymentRolledBack", message)
@@ -132,7 +134,8 @@ class Lineage:
             m = cast(ev.RunFinished, message)
             checks = [_check(self.blobs, n, r, problems) for n, r in (("adapter", m.adapter), ("envelope", m.envelope)) if r.digest]
             steps.append(_step("run", row, f"run {m.run_id} {m.status} ({m.method})",
-                               {"run_id": m.run_id, "dataset_version": m.dataset_version, "envelope": m.envelope_digest}, checks))
+                               {"run_id": m.run_id, "goal": m.goal_name, "dataset_version": m.dataset_version,
+                                "envelope": m.envelope_digest}, checks))
         return steps
 
     def _dataset_steps(self, version: str, problems: list[str]) -> list[q.LineageStep]:

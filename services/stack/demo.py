@@ -246,13 +246,14 @@ class Demo:
 
     def lineage(self) -> str:
         """The chain behind one served prediction, from the monitor's query API."""
-        import grpc
         from tuneline.monitor.v1 import query_pb2, query_pb2_grpc
 
-        with grpc.insecure_channel(self.settings.monitor_address) as channel:
+        from services.kernel import grpc_tls
+
+        with grpc_tls.channel(self.settings, self.settings.monitor_address) as channel:
             stub = query_pb2_grpc.QueryStub(channel)  # type: ignore[no-untyped-call]  # generated, unannotated
-            meta = (("authorization", f"Bearer {self.settings.grpc_token}"),)
-            reply = stub.Lineage(query_pb2.LineageRequest(id=self.state.request_id), metadata=meta, timeout=30)
+            reply = stub.Lineage(query_pb2.LineageRequest(id=self.state.request_id), metadata=grpc_tls.bearer(self.settings),
+                                 timeout=30)
         for step in reply.steps:
             self.console.print(f"    {step.stage:>12}  {step.summary}")
         assert reply.complete and reply.verified, f"lineage incomplete or unverified: {list(reply.problems)}"

@@ -12,6 +12,7 @@ import grpc
 from tuneline.serving.v1 import inference_pb2 as pb
 from tuneline.serving.v1 import inference_pb2_grpc as pb_grpc
 
+from services.kernel import grpc_tls
 from services.kernel.ids import uuid7
 from services.kernel.settings import Settings
 
@@ -34,9 +35,9 @@ class LoadGenerator:
 
     def __init__(self, settings: Settings, goal: str, concurrency: int = 2) -> None:
         self.goal = goal
-        self._channel = grpc.insecure_channel(settings.deployer_address)
+        self._channel = grpc_tls.channel(settings, settings.deployer_address)
         self._stub = pb_grpc.InferenceStub(self._channel)  # type: ignore[no-untyped-call]  # generated gRPC code, unannotated
-        self._meta = (("authorization", f"Bearer {settings.grpc_token}"),)
+        self._meta = grpc_tls.bearer(settings)
         self._pool = ThreadPoolExecutor(concurrency)
         self._concurrency = concurrency
         self._lock = threading.Lock()

@@ -9,6 +9,7 @@ from rich.table import Table
 from tuneline.serving.v1 import inference_pb2 as pb
 from tuneline.serving.v1 import inference_pb2_grpc as pb_grpc
 
+from services.kernel import grpc_tls
 from services.kernel.bus.topics import admin, all_topics
 from services.kernel.ids import short
 from services.kernel.settings import Settings
@@ -48,10 +49,10 @@ def print_lag(console: Console, settings: Settings) -> None:
 def print_deployments(console: Console, settings: Settings) -> None:
     """Goals, their deployments and traffic split, from the deployer's Admin API."""
     try:
-        with grpc.insecure_channel(settings.deployer_address) as channel:
+        with grpc_tls.channel(settings, settings.deployer_address) as channel:
             admin_stub = pb_grpc.AdminStub(channel)  # type: ignore[no-untyped-call]  # generated gRPC code, unannotated
             reply = admin_stub.ListDeployments(
-                pb.ListDeploymentsRequest(), metadata=(("authorization", f"Bearer {settings.grpc_token}"),), timeout=5)
+                pb.ListDeploymentsRequest(), metadata=grpc_tls.bearer(settings), timeout=5)
     except grpc.RpcError as err:
         console.print(f"deployer at {settings.deployer_address}: {err.code().name}")
         return

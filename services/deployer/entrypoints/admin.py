@@ -11,7 +11,10 @@ from tuneline.serving.v1 import inference_pb2_grpc as pb_grpc
 from services.deployer.controller import Controller
 from services.deployer.domain.rollout import Adapter, Rollout
 from services.deployer.handlers import manual_rollback
+from services.kernel.credentials import Refused
 from services.kernel.errors import IllegalTransition, NotFound, TunelineError
+from services.kernel.goals import TenantDirectory
+from services.kernel.grpc_auth import Guard, status_of
 
 
 def _slot(a: Adapter, role: str, percent: int) -> pb.AdapterSlot:
@@ -35,15 +38,30 @@ def deployment_of(r: Rollout, step_requests: int) -> pb.GoalDeployment:
 
 
 class AdminServicer(pb_grpc.AdminServicer):
-    """Ops surface of the deployer; authentication is the server's bearer-token interceptor."""
+    """Ops surface of the deployer (the `operate` scope). The server's interceptor authenticates and checks
+    the scope; the `guard` checks each goal's tenant, and lists show only the caller's tenant's goals."""
 
-    def __init__(self, controller: Controller, unlogged: Callable[[], int] = lambda: 0) -> None:
+    def __init__(self, controller: Controller, unlogged: Callable[[], int] = lambda: 0, guard: Guard | None = None,
+                 tenants: TenantDirectory | None = None) -> None:
         self.controller, self.unlogged = controller, unlogged
+        self.guard, self.tenants = guard, tenants or TenantDirectory()
+
+    def _check(self, goal: str, context: grpc.ServicerContext) -> None:
+        if self.guard is None:
+            return
+        try:
+            self.guard.check_tenant(self.tenants.tenant_of(goal), f"goal {goal!r}")
+        except Refused as refusal:
+            context.abort(status_of(refusal), refusal.reason)
 
     def ListDeployments(self, request: pb.ListDeploymentsRequest, context: grpc.ServicerContext) -> pb.ListDeploymentsResponse:
-        """Every goal's deployment (or one goal's)."""
+        """Every goal's deployment the caller may see (or one goal's)."""
         rollouts = self.controller.rollouts()
+        if self.guard is not None:
+            guard = self.guard
+            rollouts = [r for r in rollouts if guard.visible(self.tenants.tenant_of(r.goal))]
         if request.goal:
+            self._check(request.goal, context)
             rollouts = [r for r in rollouts if r.goal == request.goal]
             if not rollouts:
                 context.abort(grpc.StatusCode.NOT_FOUND, f"goal {request.goal!r} has no deployment")
@@ -52,6 +70,7 @@ class AdminServicer(pb_grpc.AdminServicer):
 
     def Rollback(self, request: pb.RollbackRequest, context: grpc.ServicerContext) -> pb.RollbackResponse:
         """Take the goal's canary (or freshly promoted champion) out of traffic now."""
+        self._check(request.goal, context)
         try:
             self.controller.rollout(request.goal)
             _, back, to_zero_ms = manual_rollback(self.controller, request.goal, request.reason)

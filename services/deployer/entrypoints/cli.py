@@ -13,6 +13,7 @@ from rich.table import Table
 from tuneline.serving.v1 import inference_pb2 as pb
 from tuneline.serving.v1 import inference_pb2_grpc as pb_grpc
 
+from services.kernel import grpc_tls
 from services.kernel.errors import ConfigError, IllegalTransition, NotFound, TransientError, TunelineError
 from services.kernel.ids import short
 
@@ -24,10 +25,9 @@ def _call(rpc: Callable[[grpc.Channel], Callable[..., T]], request: object) -> T
     from services.deployer.settings import DeployerSettings
 
     settings = DeployerSettings()
-    metadata = (("authorization", f"Bearer {settings.grpc_token}"),)
-    with grpc.insecure_channel(settings.deployer_address) as channel:
+    with grpc_tls.channel(settings, settings.deployer_address) as channel:
         try:
-            return rpc(channel)(request, metadata=metadata, timeout=settings.client_timeout_s)
+            return rpc(channel)(request, metadata=grpc_tls.bearer(settings), timeout=settings.client_timeout_s)
         except grpc.RpcError as err:
             raise _error(err, settings.deployer_address) from None
 

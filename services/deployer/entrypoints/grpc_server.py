@@ -4,7 +4,8 @@ Status codes: INVALID_ARGUMENT for bad input (including invalid UTF-8, which pro
 parsing: our own deserializer turns that refusal into INVALID_ARGUMENT instead of gRPC's INTERNAL),
 RESOURCE_EXHAUSTED for a message over max_message_bytes or a full queue, NOT_FOUND for a goal with
 nothing serving, UNAVAILABLE while draining or when the chosen adapter is not loaded,
-UNAUTHENTICATED for a missing or malformed token, PERMISSION_DENIED for a wrong one.
+UNAUTHENTICATED for a missing, malformed or expired token, PERMISSION_DENIED for an unknown one, a
+missing scope or another tenant's goal (services.kernel.grpc_auth; every refusal is audited).
 """
 
 from __future__ import annotations
@@ -27,14 +28,17 @@ from grpc_reflection.v1alpha import reflection
 from tuneline.serving.v1 import inference_pb2 as pb
 
 from services.deployer.domain.routing import RoutingTable
-from services.deployer.entrypoints.grpc_auth import BearerTokenInterceptor
 from services.deployer.serving.batcher import MicroBatcher, Overloaded, ShuttingDown
 from services.deployer.serving.config import ServingConfig
 from services.deployer.serving.inference_log import LogSink
 from services.deployer.serving.outcome import ServedObserver
 from services.deployer.serving.predictions import AdapterNotLoaded, BatchModel
 from services.deployer.serving.responder import Answer, LoadedAdapters, Question, Responder
+from services.kernel.credentials import Refused
 from services.kernel.errors import InvalidInput, NotFound
+from services.kernel.goals import TenantDirectory
+from services.kernel.grpc_auth import Guard, status_of
+from services.kernel.grpc_tls import bind
 from services.kernel.settings import Settings
 from services.kernel.telemetry import continued_span
 
@@ -91,6 +95,8 @@ def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, details: str) -
 
 
 def _status_of(err: BaseException) -> grpc.StatusCode:
+    if isinstance(err, Refused):
+        return status_of(err)
     if isinstance(err, InvalidInput):
         return grpc.StatusCode.INVALID_ARGUMENT
     if isinstance(err, Overloaded):
@@ -127,10 +133,10 @@ class ServingStats:
 
 
 class InferenceServicer:
-    """Inference.Predict and PredictBatch over the Responder."""
+    """Inference.Predict and PredictBatch over the Responder, each question checked against its goal's tenant."""
 
-    def __init__(self, responder: Responder) -> None:
-        self._responder = responder
+    def __init__(self, responder: Responder, guard: Guard, tenants: TenantDirectory) -> None:
+        self._responder, self._guard, self._tenants = responder, guard, tenants
         self._lock = threading.Lock()
         self.started = self.answered = self.failed = 0
         self._in_flight = 0
@@ -186,7 +192,7 @@ class InferenceServicer:
             parent = f"00-{trace_id}-{ctx.span_id:016x}-01" if ctx.is_valid else traceparent
 
             def question(r: pb.PredictRequest) -> Question:
-                return Question(r.goal, r.text, r.request_id, r.tenant, r.top_k, trace_id, parent)
+                return Question(r.goal, r.text, r.request_id, self._tenant(r), r.top_k, trace_id, parent)
             if not self._admit():
                 _abort(context, grpc.StatusCode.UNAVAILABLE, "the server is shutting down; retry on another replica")
             try:
@@ -199,6 +205,16 @@ class InferenceServicer:
                 if code is grpc.StatusCode.INTERNAL:
                     log.exception("prediction failed")
                 _abort(context, code, str(err) if code is not grpc.StatusCode.INTERNAL else "internal error")
+
+
+    def _tenant(self, r: pb.PredictRequest) -> str:
+        """The tenant of the request's goal once the caller may ask it (Refused, InvalidInput otherwise)."""
+        tenant = self._tenants.tenant_of(r.goal)
+        self._guard.check_tenant(tenant, f"goal {r.goal!r}")
+        if r.tenant and tenant is not None and r.tenant != tenant:
+            raise InvalidInput(f"goal {r.goal!r} belongs to tenant {tenant!r}, not {r.tenant!r}",
+                               hint="leave tenant empty: the server knows each goal's tenant")
+        return tenant or r.tenant
 
 
 def service_handler(service: str, servicer: object, tolerant: bool = False) -> grpc.GenericRpcHandler:
@@ -312,31 +328,24 @@ class InferenceServer:
             self._health.set(INFERENCE_LOG_HEALTH, status)
 
 
-def _bind(server: grpc.Server, address: str, settings: Settings) -> int:
-    settings.require_safe_bind(address)
-    if settings.grpc_tls_cert and settings.grpc_tls_key:
-        ca = settings.grpc_tls_client_ca.read_bytes() if settings.grpc_tls_client_ca else None
-        creds = grpc.ssl_server_credentials([(settings.grpc_tls_key.read_bytes(), settings.grpc_tls_cert.read_bytes())],
-                                            root_certificates=ca, require_client_auth=ca is not None)
-        secure_port: int = server.add_secure_port(address, creds)
-        return secure_port
-    port: int = server.add_insecure_port(address)
-    return port
-
-
 def build_server(settings: Settings, routing: RoutingTable, pool: ServingPool, observer: ServedObserver, log_sink: LogSink,
                  admin_servicer: object | None = None, config: ServingConfig | None = None,
-                 address: str | None = None) -> InferenceServer:
-    """Wire batcher, responder, servicers, auth, health and reflection into a server (not started)."""
+                 address: str | None = None, guard: Guard | None = None,
+                 tenants: TenantDirectory | None = None) -> InferenceServer:
+    """Wire batcher, responder, servicers, auth, health and reflection into a server (not started).
+
+    Without `tenants` no goal has a known tenant, so only credentials of every tenant (`*`) may predict.
+    """
+    guard = guard or Guard(settings, "deployer")
     config = config or getattr(settings, "serving", None) or ServingConfig()
     batcher = MicroBatcher(pool, config)
     responder = Responder(routing, pool, batcher, observer, log_sink, config)
     options = [("grpc.max_receive_message_length", config.max_message_bytes),
                ("grpc.max_send_message_length", config.max_message_bytes), ("grpc.so_reuseport", 0)]
     server = grpc.server(ThreadPoolExecutor(config.grpc_threads, thread_name_prefix="grpc"),
-                         interceptors=[BearerTokenInterceptor(settings.grpc_tokens)], options=options,
+                         interceptors=[guard.interceptor()], options=options,
                          maximum_concurrent_rpcs=config.max_concurrent_rpcs)
-    servicer = InferenceServicer(responder)
+    servicer = InferenceServicer(responder, guard, tenants or TenantDirectory())
     server.add_generic_rpc_handlers([service_handler(INFERENCE, servicer, tolerant=True)])
     names = [INFERENCE, health.SERVICE_NAME, reflection.SERVICE_NAME]
     if admin_servicer is not None:
@@ -347,5 +356,5 @@ def build_server(settings: Settings, routing: RoutingTable, pool: ServingPool, o
     for name in ("", INFERENCE):
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     reflection.enable_server_reflection(names, server)
-    port = _bind(server, address or settings.deployer_address, settings)
+    port = bind(server, address or settings.deployer_address, settings)
     return InferenceServer(server, port, batcher, servicer, responder, health_servicer, log_sink, config)

@@ -16,6 +16,7 @@ from rich.table import Table
 from tuneline.monitor.v1 import query_pb2 as q
 from tuneline.monitor.v1 import query_pb2_grpc as q_grpc
 
+from services.kernel import grpc_tls
 from services.kernel.errors import ConfigError, IntegrityError, NotFound, TransientError, TunelineError
 
 console = Console()
@@ -26,10 +27,10 @@ def _call(method: Callable[[q_grpc.QueryStub], Callable[..., T]], request: objec
     from services.monitor.settings import MonitorSettings
 
     settings = MonitorSettings()
-    with grpc.insecure_channel(settings.monitor_address) as channel:
+    with grpc_tls.channel(settings, settings.monitor_address) as channel:
         try:
             stub = q_grpc.QueryStub(channel)  # type: ignore[no-untyped-call]  # generated gRPC code, unannotated
-            return method(stub)(request, metadata=(("authorization", f"Bearer {settings.grpc_token}"),), timeout=120)
+            return method(stub)(request, metadata=grpc_tls.bearer(settings), timeout=120)
         except grpc.RpcError as err:
             raise _error(err, settings.monitor_address) from None
 

@@ -1,8 +1,12 @@
-"""The monitor's gRPC Query service (lineage, ledger verification, ledger head), bearer-token protected."""
+"""The monitor's gRPC Query service (lineage, ledger verification, ledger head), for the `audit` scope.
+
+The interceptor (services.kernel.grpc_auth) authenticates every call and checks its scope; the ledger
+as a whole (VerifyLedger, LedgerHead) is open to credentials of every tenant only, and a lineage only
+to a credential of the tenant of every goal on the chain. TLS/mTLS as the deployer's (grpc_tls).
+"""
 
 from __future__ import annotations
 
-import hmac
 import logging
 from concurrent import futures
 from typing import NoReturn
@@ -11,25 +15,17 @@ import grpc
 from tuneline.monitor.v1 import query_pb2 as q
 from tuneline.monitor.v1 import query_pb2_grpc as q_grpc
 
+from services.kernel.credentials import Refused
 from services.kernel.errors import NotFound, TunelineError
+from services.kernel.goals import latest_goal
+from services.kernel.grpc_auth import Guard, current_principal, status_of
+from services.kernel.grpc_tls import bind
 from services.kernel.store import Store
 from services.monitor import audit
 from services.monitor.lineage import Lineage
 from services.monitor.settings import MonitorSettings
 
 log = logging.getLogger(__name__)
-
-
-def _authorised(context: grpc.ServicerContext, tokens: list[bytes]) -> None:
-    header = dict(context.invocation_metadata()).get("authorization", "")
-    if not header.lower().startswith("bearer ") or not header[7:].strip():
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing bearer token: send 'authorization: Bearer <token>'")
-    given, matched = header[7:].strip().encode(), False
-    for token in tokens:
-        matched |= hmac.compare_digest(given, token)
-    if not matched:
-        log.warning("monitor query refused: unknown token from %s", context.peer())
-        context.abort(grpc.StatusCode.PERMISSION_DENIED, "unknown token")
 
 
 def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, details: str) -> NoReturn:
@@ -40,27 +36,43 @@ def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, details: str) -
 class QueryServicer(q_grpc.QueryServicer):
     """Answers lineage and ledger questions from the monitor's store."""
 
-    def __init__(self, settings: MonitorSettings, store: Store, lineage: Lineage) -> None:
+    def __init__(self, settings: MonitorSettings, store: Store, lineage: Lineage, guard: Guard | None = None) -> None:
         self.settings, self.store, self.lineage = settings, store, lineage
-        self.tokens = [t.encode() for t in settings.grpc_tokens if t]
+        self.guard = guard or Guard(settings, "monitor")
 
     def Lineage(self, request: q.LineageRequest, context: grpc.ServicerContext) -> q.LineageResponse:
-        _authorised(context, self.tokens)
+        what = f"the lineage of {request.id!r}"
         try:
-            return self.lineage.of(request.id)
+            chain = self.lineage.of(request.id)
         except NotFound as err:
+            self._check_tenants(context, [], what)  # another tenant's caller learns nothing, not even "unknown"
             _abort(context, grpc.StatusCode.NOT_FOUND, str(err))
         except TunelineError as err:
             _abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(err))
+        self._check_tenants(context, sorted({s.facts["goal"] for s in chain.steps if "goal" in s.facts}), what)
+        return chain
+
+    def _check_tenants(self, context: grpc.ServicerContext, goals: list[str], what: str) -> None:
+        """Refuse unless the caller acts for the tenant of every goal (a chain naming no goal: tenant `*` only)."""
+        principal = current_principal()
+        if principal is None or principal.tenant == "*":
+            return
+        with self.store.session() as session:
+            tenants = [(g, latest_goal(session, g)) for g in goals]
+        try:
+            if not tenants:
+                self.guard.check_tenant(None, what)
+            for name, goal in tenants:
+                self.guard.check_tenant(goal.tenant if goal else None, f"{what} (goal {name!r})")
+        except Refused as refusal:
+            _abort(context, status_of(refusal), refusal.reason)
 
     def VerifyLedger(self, request: q.VerifyLedgerRequest, context: grpc.ServicerContext) -> q.VerifyLedgerResponse:
-        _authorised(context, self.tokens)
         v = audit.verify_ledger(self.store, audit.read_exported_head(audit.head_file(self.settings.state_dir)))
         return q.VerifyLedgerResponse(ok=v.ok, records=v.records, first_bad_sequence=v.first_bad_seq, problem=v.problem,
                                       head_hash=v.head.hash)
 
     def LedgerHead(self, request: q.LedgerHeadRequest, context: grpc.ServicerContext) -> q.LedgerHeadResponse:
-        _authorised(context, self.tokens)
         head = audit.current_head(self.store)
         return q.LedgerHeadResponse(sequence=head.seq, head_hash=head.hash)
 
@@ -71,14 +83,14 @@ class QueryServer:
     def __init__(self, settings: MonitorSettings, servicer: QueryServicer) -> None:
         self.settings, self.servicer = settings, servicer
         self.server: grpc.Server | None = None
+        self.port = 0
 
     def start(self) -> None:
-        """Listen on settings.monitor_address."""
-        self.settings.require_safe_bind(self.settings.monitor_address)
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        """Listen on settings.monitor_address (TLS/mTLS when configured)."""
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), interceptors=[self.servicer.guard.interceptor()])
         # The generated gRPC module has no annotations (and no .pyi stub).
         q_grpc.add_QueryServicer_to_server(self.servicer, self.server)  # type: ignore[no-untyped-call]
-        self.server.add_insecure_port(self.settings.monitor_address)
+        self.port = bind(self.server, self.settings.monitor_address, self.settings)
         self.server.start()
 
     def stop(self) -> None:
