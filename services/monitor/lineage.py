@@ -7,6 +7,7 @@ shows as a problem rather than a silently wrong answer.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator
 from typing import cast
@@ -20,6 +21,7 @@ from services.kernel.blobs import BlobStore
 from services.kernel.errors import NotFound, TunelineError
 from services.kernel.events import EVENT_TYPES
 from services.kernel.ids import sha256_bytes
+from services.kernel.signing import SIGNER_HEADER
 from services.kernel.store import Store
 from services.monitor.store import LedgerRow, LineageKey
 
@@ -57,7 +59,17 @@ def _check(blobs: BlobStore, name: str, ref: ev.ArtifactRef, problems: list[str]
     return check
 
 
+def _signer(row: LedgerRow) -> str:
+    """The identity that signed the recorded event (its `tuneline-signer` header as received), or ""."""
+    try:
+        headers = json.loads(row.headers_json)
+    except json.JSONDecodeError:
+        return ""
+    return next((h.get("v", "") for h in headers if isinstance(h, dict) and h.get("k") == SIGNER_HEADER), "")
+
+
 def _step(stage: str, row: LedgerRow, summary: str, facts: dict[str, str], checks: list[q.ArtifactCheck]) -> q.LineageStep:
+    facts = {**facts, "signed_by": _signer(row)}
     return q.LineageStep(stage=stage, event_type=row.ce_type, event_id=row.ce_id, summary=summary,
                          facts={k: str(v) for k, v in facts.items() if v}, artifacts=checks)
 

@@ -167,3 +167,21 @@ def test_the_query_api_over_mutual_tls_refuses_plaintext_and_strangers(tmp_path,
     finally:
         server.stop()
         store.dispose()
+
+
+def test_lineage_names_who_signed_each_recorded_decision(served, make_incoming):
+    """The ledger keeps the headers as received; the lineage shows each step's signer."""
+    import dataclasses
+
+    settings, store, blobs = served
+    _chain(store, blobs, make_incoming)
+    verdict = make_incoming(ev.EvalPassed(outcome=ev.EvalOutcome(eval_id="eval-2", run_id="run-1", passed=True, goal_name="banking77",
+                                                                 adapter=ev.ArtifactRef(digest="sha256:" + "a" * 64))))
+    headers = tuple((k, v.encode() if isinstance(v, str) else v) for k, v in audit.cloud_event_headers(verdict))
+    verdict = dataclasses.replace(verdict, raw_value=verdict.message.SerializeToString(),
+                                  raw_headers=(*headers, ("tuneline-signer", b"evaluator"), ("tuneline-signature", b"c2ln")))
+    with store.session() as s:
+        audit.append_event(verdict, s)
+    r = _lineage(settings, "sha256:" + "a" * 64)
+    [step] = [s for s in r.steps if s.stage == "evaluation"]
+    assert step.facts["signed_by"] == "evaluator" and step.facts["goal"] == "banking77"
