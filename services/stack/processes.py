@@ -20,6 +20,7 @@ from services.kernel.bus.topics import ensure_topics
 from services.kernel.errors import TransientError
 from services.kernel.runtime import is_ready
 from services.kernel.settings import Settings
+from services.stack.secure_grpc import grpc_env
 
 SERVICES = ("ingest", "trainer", "evaluator", "deployer", "monitor")
 
@@ -81,6 +82,7 @@ def child_env(settings: Settings) -> dict[str, str]:
                 "TUNELINE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"})
     if not settings.kafka_bootstrap:
         env.pop("TUNELINE_KAFKA_BOOTSTRAP")
+    env.update(grpc_env(settings))
     return env
 
 
