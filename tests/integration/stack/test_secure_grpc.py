@@ -1,0 +1,56 @@
+"""The gRPC half of the secure mode: mutual TLS and a scoped token, with the development token off."""
+
+from __future__ import annotations
+
+import stat
+
+import grpc
+import pytest
+from tuneline.monitor.v1 import query_pb2 as q
+from tuneline.monitor.v1 import query_pb2_grpc as q_grpc
+
+from services.kernel import grpc_tls
+from services.kernel.blobs import BlobStore
+from services.kernel.settings import DEV_TOKEN
+from services.kernel.store import Store
+from services.monitor.entrypoints.grpc_server import QueryServer, QueryServicer
+from services.monitor.lineage import Lineage
+from services.monitor.settings import MonitorSettings
+from services.monitor.store import MIGRATIONS
+from services.stack.secure_grpc import grpc_env, secure_grpc
+from tests.support import free_ports, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def test_secure_mode_serves_mtls_to_the_operator_only(tmp_path):
+    [port] = free_ports(1)
+    plain = MonitorSettings(state_dir=tmp_path / "state", monitor_address=f"127.0.0.1:{port}")
+    secured = secure_grpc(plain)
+    env = (secured.state_dir / "tls" / "client.env")
+    assert stat.S_IMODE(env.stat().st_mode) == 0o600 and secured.grpc_token in env.read_text()
+    assert grpc_env(plain) == {} and grpc_env(secured)["TUNELINE_GRPC_TOKENS"] == "[]"
+    store = Store.open(secured, "monitor", MIGRATIONS)
+    server = QueryServer(secured, QueryServicer(secured, store, Lineage(store, BlobStore(str(tmp_path / "artifacts")))))
+    server.start()
+
+    def head(s) -> grpc.StatusCode:
+        with grpc_tls.channel(s, s.monitor_address) as ch:
+            try:
+                q_grpc.QueryStub(ch).LedgerHead(q.LedgerHeadRequest(), metadata=grpc_tls.bearer(s), timeout=10)
+                return grpc.StatusCode.OK
+            except grpc.RpcError as err:
+                return err.code()
+    try:
+        assert head(secured) == grpc.StatusCode.OK
+        assert head(secured.replace(grpc_token=DEV_TOKEN)) == grpc.StatusCode.PERMISSION_DENIED
+        assert head(plain) == grpc.StatusCode.UNAVAILABLE
+        # A second start issues a new operator token; the server re-reads its credentials (within a
+        # second) and the old token stops working.
+        again = secure_grpc(plain)
+        assert again.grpc_token != secured.grpc_token
+        wait_for(lambda: head(again) == grpc.StatusCode.OK, 10, "the new operator token accepted")
+        assert head(secured) == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        server.stop()
+        store.dispose()
