@@ -27,7 +27,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -163,7 +163,7 @@ def parse_expiry(text: str, now: datetime) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def issue(path: Path, name: str, tenant: str, scopes: list[str], expires_at: datetime | None,
+def issue(path: Path, name: str, tenant: str, scopes: Sequence[str], expires_at: datetime | None,
           now: datetime | None = None) -> tuple[str, Credential]:
     """Add a credential to the file; returns the token (shown once, stored nowhere) and what was stored."""
     creds = read_credentials(path)

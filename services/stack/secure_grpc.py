@@ -12,17 +12,19 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from services.kernel import pki
 from services.kernel.credentials import ALL_TENANTS, SCOPES, credentials_path, issue, revoke
 from services.kernel.settings import Settings
 
 OPERATOR = "local-operator"
+S = TypeVar("S", bound=Settings)
 _ENV_FIELDS = ("grpc_tls_cert", "grpc_tls_key", "grpc_tls_client_ca", "grpc_tls_ca", "grpc_tls_client_cert",
                "grpc_tls_client_key", "grpc_token")
 
 
-def secure_grpc(settings: Settings) -> Settings:
+def secure_grpc(settings: S) -> S:
     """These settings with mTLS on both servers and clients and a fresh operator token; writes client.env."""
     folder = settings.state_dir / "tls"
     ca = pki.ensure_ca(folder)

@@ -52,7 +52,7 @@ def test_issued_tokens_are_stored_as_hashes_only(settings):
     assert token not in text and cred.sha256 in text
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     p = c.Authenticator(settings).authenticate(f"Bearer {token}")
-    assert (p.name, p.tenant, p.scopes) == ("bank-app", "acme", {"predict"})
+    assert (p.name, p.tenant, p.scopes) == ("bank-app", "acme", frozenset({"predict"}))
 
 
 def test_an_expired_token_is_unauthenticated_and_named(settings):

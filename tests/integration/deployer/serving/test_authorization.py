@@ -23,7 +23,7 @@ from services.deployer.serving.pool import AdapterPool
 from services.deployer.store import MIGRATIONS as DEPLOYER_MIGRATIONS
 from services.kernel import credentials
 from services.kernel.blobs import BlobStore
-from services.kernel.events import Incoming, event_name_of
+from services.kernel.events import Incoming, M, event_name_of
 from services.kernel.goal import parse_goal
 from services.kernel.goals import TenantDirectory
 from services.kernel.grpc_auth import Guard, audit_path
@@ -48,7 +48,7 @@ def _goal(name: str, tenant: str):
     return parse_goal({**data, "name": name, "tenant": tenant})
 
 
-def _incoming(message, subject: str = "banking") -> Incoming:
+def _incoming(message: M, subject: str = "banking") -> Incoming[M]:
     name = event_name_of(message)
     return Incoming(id=uuid7(), type=name, source="test", time=datetime.now(UTC), subject=subject, message=message,
                     topic=f"tuneline.{name}", partition=0, offset=0)
