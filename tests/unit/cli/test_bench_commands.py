@@ -18,7 +18,7 @@ services.cli._compose()
 loaded = sorted(m for m in sys.modules if m.split(".")[0] == "benchmarks")
 import benchmarks
 calls = []
-for name in ("bus", "ingest", "train", "eval", "serve", "serve_ray", "monitor"):
+for name in ("bus", "ingest", "train", "eval", "serve", "serve_ray", "monitor", "pii"):
     fake = types.ModuleType(f"benchmarks.{name}")
     def record(*args, _name=name, **kwargs):
         calls.append([_name, [str(a) for a in args], {k: str(v) for k, v in kwargs.items()}])
@@ -49,6 +49,9 @@ RUNS = [
     (["bench", "serve-ray", "--profile", "full", "--out", "r.json"], ["serve_ray", ["full", "r.json"], {}]),
     (["bench", "monitor"], ["monitor", [""], {}]),
     (["bench", "monitor", "--out", "m.json"], ["monitor", ["m.json"], {}]),
+    (["bench", "pii"], ["pii", [], {"out": "None", "n": "1000", "reps": "5", "baseline": "None"}]),
+    (["bench", "pii", "--out", "p.json", "--n", "9", "--reps", "1", "--baseline", "old.py"],
+     ["pii", [], {"out": "p.json", "n": "9", "reps": "1", "baseline": "old.py"}]),
 ]
 
 
