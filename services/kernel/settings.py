@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     def _absolute(cls, v: Path) -> Path:
         return v.expanduser().resolve()
 
+    @field_validator("kafka_ssl_ca_location", "kafka_ssl_certificate_location", "kafka_ssl_key_location", "grpc_tls_cert",
+                     "grpc_tls_key", "grpc_tls_client_ca", "grpc_tls_ca", "grpc_tls_client_cert", "grpc_tls_client_key",
+                     "grpc_credentials_file", "at_rest_key_file", "keys_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        """An empty variable (`TUNELINE_AT_REST_KEY_FILE=`) means unset, not the working directory."""
+        return None if v == "" else v
+
     def replace(self, **changes: object) -> Self:
         """A copy with `changes`, validated as the environment is: an unknown name or a wrong value raises.
 

@@ -38,3 +38,10 @@ def test_a_service_settings_copy_keeps_its_class_and_fields(tmp_path: Path) -> N
     assert isinstance(ingest, IngestSettings) and (ingest.max_text_bytes, ingest.pii_action) == (99, "reject")
     with pytest.raises(ValidationError):
         ingest.replace(pii_action="ignore")
+
+
+def test_an_empty_path_variable_means_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUNELINE_AT_REST_KEY_FILE", "")
+    monkeypatch.setenv("TUNELINE_GRPC_TLS_CERT", "")
+    s = Settings(state_dir=tmp_path)
+    assert s.at_rest_key_file is None and s.grpc_tls_cert is None
