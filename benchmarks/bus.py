@@ -18,6 +18,7 @@ from tuneline.events.v1 import events_pb2 as ev
 
 from benchmarks.report import percentile, spread, write_result
 from services.kernel.bus.producer import producer_config
+from services.kernel.bus.security import client_config
 from services.kernel.events import Outgoing, encode
 from services.kernel.settings import Settings
 
@@ -33,7 +34,7 @@ def _sample_event() -> Outgoing:
 
 def _topic(settings: Settings) -> str:
     name = f"{settings.namespace}bench.bus.{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap})
+    admin = AdminClient(client_config(settings))
     admin.create_topics([NewTopic(name, 1, 1)])[name].result(30)
     return name
 
@@ -58,8 +59,8 @@ def producer_rate(settings: Settings, topic: str, n: int) -> float:
 
 def latencies(settings: Settings, topic: str, n: int, rate: float) -> list[float]:
     """Produce -> consume latency (ms) of n events sent at `rate` per second."""
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "latest", "fetch.wait.max.ms": 5, "enable.auto.commit": False})
+    consumer = Consumer(client_config(settings, {"group.id": f"bench-{uuid.uuid4().hex}", "auto.offset.reset": "latest",
+                                                 "fetch.wait.max.ms": 5, "enable.auto.commit": False}))
     consumer.subscribe([topic])
     deadline = time.monotonic() + 30
     while not consumer.assignment() and time.monotonic() < deadline:

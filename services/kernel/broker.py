@@ -3,6 +3,10 @@
 `start` resolves the pinned jars once (deploy/kafka/pom.xml, cached in ~/.m2 and target/libs),
 formats storage on first use, launches the broker with a capped heap, its data and log under the
 state folder, and waits until it answers metadata requests. Starting twice leaves one broker.
+
+`start(..., secure=True)` runs the same broker with SASL_SSL, SCRAM and ACLs (services.kernel.broker_security).
+The mode is part of the broker's state: storage formatted one way is never started the other way, so
+a plaintext broker's data is never opened up by a secure start's absence of ACLs, or the reverse.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.kernel import liveness
+from services.kernel.broker_security import PROTOCOL, SecureKafka, write_private
 from services.kernel.bus.topics import broker_reachable
 from services.kernel.errors import ConfigError, DependencyMissing, TransientError
 from services.kernel.settings import REPO_ROOT, Settings
@@ -36,6 +41,7 @@ class BrokerStatus:
     data_dir: Path
     log_file: Path
     answering: bool
+    secure: bool = False
 
 
 def _home(settings: Settings) -> Path:
@@ -44,6 +50,41 @@ def _home(settings: Settings) -> Path:
 
 def _pid_file(settings: Settings) -> Path:
     return _home(settings) / "broker.pid"
+
+
+def _mode_file(settings: Settings) -> Path:
+    # "SASL_SSL" for storage formatted by a secure start; absent (or "PLAINTEXT"): plaintext.
+    return _home(settings) / "security"
+
+
+def formatted_mode(settings: Settings) -> str | None:
+    """How the broker's storage was formatted: "PLAINTEXT", "SASL_SSL", or None before the first start."""
+    if not (_home(settings) / "data" / "meta.properties").exists():
+        return None
+    marker = _mode_file(settings)
+    return marker.read_text().strip() if marker.exists() else "PLAINTEXT"
+
+
+def is_secure(settings: Settings) -> bool:
+    """Whether this state folder's broker is the secure one."""
+    return formatted_mode(settings) == PROTOCOL
+
+
+def _check_mode(settings: Settings, secure: bool) -> None:
+    formatted, wanted = formatted_mode(settings), PROTOCOL if secure else "PLAINTEXT"
+    if formatted not in (None, wanted):
+        home = _home(settings)
+        raise ConfigError(f"the Kafka broker under {home} was formatted {formatted}; it cannot be started as {wanted}",
+                          hint=f"start it {'without' if secure else 'with'} --secure as it was made, use another "
+                               f"TUNELINE_STATE_DIR (and ports), or stop it and delete {home} to start over (its events are lost)")
+
+
+def management_settings(settings: Settings) -> Settings:
+    """The settings to manage this state folder's broker with: admin's credentials when it is the secure one,
+    unless the settings carry credentials of their own."""
+    if is_secure(settings) and not settings.kafka_security_protocol:
+        return SecureKafka.of(settings).as_identity(settings, "admin")
+    return settings
 
 
 def require(tool: str, what: str) -> str:
@@ -78,21 +119,28 @@ def _java_cmd(settings: Settings, jars: Path, *args: str) -> list[str]:
             f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.yaml'}", "-cp", f"{jars}/*", *args]
 
 
-def _render_config(settings: Settings) -> Path:
+def _render_config(settings: Settings, secure: SecureKafka | None) -> Path:
     home = _home(settings)
     text = (KAFKA_DIR / "server.properties.template").read_text().format(
         port=settings.kafka_port, controller_port=settings.kafka_controller_port, data_dir=home / "data"
     )
     path = home / "server.properties"
-    path.write_text(text)
+    if secure is None:
+        path.write_text(text)
+    else:
+        write_private(path, (text + secure.server_properties(settings)).encode())
     return path
 
 
-def _format_storage(settings: Settings, jars: Path, config: Path) -> None:
+def _format_storage(settings: Settings, jars: Path, config: Path, secure: SecureKafka | None) -> None:
     if (_home(settings) / "data" / "meta.properties").exists():
         return
+    # The mode first: storage that exists is then never taken for the other mode, even after a failed format.
+    _mode_file(settings).write_text(PROTOCOL if secure else "PLAINTEXT")
     cluster_id = uuid.uuid4().hex[:22]
-    done = subprocess.run(_java_cmd(settings, jars, STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(config)),
+    # Secure: every identity's SCRAM credential is in the metadata log before the broker first listens.
+    users = secure.scram_args() if secure else []
+    done = subprocess.run(_java_cmd(settings, jars, STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(config), *users),
                           capture_output=True, text=True)
     if done.returncode != 0:
         raise TransientError(f"formatting Kafka storage failed: {done.stdout[-1000:]}{done.stderr[-1000:]}")
@@ -126,30 +174,38 @@ def status(settings: Settings) -> BrokerStatus:
     home = _home(settings)
     return BrokerStatus(
         running=read_pid(settings) is not None, pid=read_pid(settings), bootstrap=settings.bootstrap,
-        data_dir=home / "data", log_file=home / "broker.log", answering=broker_reachable(settings, 2.0),
+        data_dir=home / "data", log_file=home / "broker.log", answering=broker_reachable(management_settings(settings), 2.0),
+        secure=is_secure(settings),
     )
 
 
-def start(settings: Settings, timeout_s: float = 90.0) -> BrokerStatus:
-    """Start the embedded broker unless ours already runs; wait until it answers metadata requests."""
+def start(settings: Settings, timeout_s: float = 90.0, secure: bool = False) -> BrokerStatus:
+    """Start the embedded broker unless ours already runs; wait until it answers metadata requests.
+
+    `secure`: SASL_SSL with SCRAM and ACLs, its credentials made on first use under state_dir/kafka-secure.
+    """
     if not settings.embedded_kafka:
         raise ConfigError(f"TUNELINE_KAFKA_BOOTSTRAP={settings.kafka_bootstrap} points at an external cluster; "
                           "there is no embedded broker to start")
+    _check_mode(settings, secure)
+    credentials = SecureKafka.of(settings) if secure else None
+    if credentials:
+        credentials.prepare()
     if read_pid(settings) is None:
-        if broker_reachable(settings, 1.0):
+        if broker_reachable(settings, 1.0) or (credentials and broker_reachable(credentials.as_identity(settings, "admin"), 1.0)):
             raise ConfigError(f"something else already listens on {settings.bootstrap}",
                               hint="stop it, or set TUNELINE_KAFKA_PORT to a free port")
-        _launch(settings)
-    _wait_answering(settings, timeout_s)
+        _launch(settings, credentials)
+    _wait_answering(management_settings(settings), timeout_s)
     return status(settings)
 
 
-def _launch(settings: Settings) -> None:
+def _launch(settings: Settings, secure: SecureKafka | None) -> None:
     jars = ensure_jars(settings)
     home = _home(settings)
     (home / "data").mkdir(parents=True, exist_ok=True)
-    config = _render_config(settings)
-    _format_storage(settings, jars, config)
+    config = _render_config(settings, secure)
+    _format_storage(settings, jars, config, secure)
     log = open(home / "broker.log", "ab")
     proc = subprocess.Popen(_java_cmd(settings, jars, MAIN_CLASS, str(config)), stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True, cwd=home)

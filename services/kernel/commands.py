@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.tree import Tree
 
 from services.kernel import broker
+from services.kernel.broker_security import SecureKafka
 from services.kernel.bus.topics import ensure_topics
 from services.kernel.settings import Settings
 from services.kernel.signing import IDENTITIES, SIGNED_BY, init_keys, key_id, keys_dir, public_key
@@ -28,15 +29,31 @@ StateDir = typer.Option(None, "--state-dir", help="State folder (default: TUNELI
 
 
 @kafka_app.command("start")
-def kafka_start(state_dir: str | None = StateDir) -> None:
+def kafka_start(state_dir: str | None = StateDir,
+                secure: bool = typer.Option(False, "--secure", help="SASL_SSL (SCRAM-SHA-512) and ACLs; credentials "
+                                            "under the state folder's kafka-secure/.")) -> None:
     """Start the broker in the background (idempotent) and create the Tuneline topics."""
     s = _settings(state_dir)
     with console.status("starting Kafka (the first start resolves the broker jars with Maven)..."):
-        st = broker.start(s)
-        created = ensure_topics(s)
+        st = broker.start(s, secure=secure)
+        created = ensure_topics(broker.management_settings(s))
+        acls = SecureKafka.of(s).provision(s) if secure else 0
     console.print(f"Kafka is up at [bold]{st.bootstrap}[/] (pid {st.pid}); data {st.data_dir}; log {st.log_file}")
     if created:
         console.print(f"created {len(created)} topics")
+    if secure:
+        folder = SecureKafka.of(s).folder
+        console.print(f"SASL_SSL with ACLs ({acls} bindings); each identity's settings: {folder}/<identity>.env "
+                      f"(set -a; . {folder}/operator.env; set +a)")
+
+
+@kafka_app.command("rotate")
+def kafka_rotate(identity: str = typer.Argument(..., help="admin, operator or a service"), state_dir: str | None = StateDir) -> None:
+    """Give a secure broker's identity a new SCRAM password (its env file too); restart whoever uses it."""
+    s = _settings(state_dir)
+    SecureKafka.of(s).rotate(broker.management_settings(s), identity)
+    console.print(f"new password for {identity} in {SecureKafka.of(s).folder / f'{identity}.env'}"
+                  + ("; restart the broker (kafka stop, kafka start --secure) so that it uses it" if identity == "admin" else ""))
 
 
 @kafka_app.command("stop")
@@ -52,14 +69,15 @@ def kafka_status(state_dir: str | None = StateDir) -> None:
     s = _settings(state_dir)
     st = broker.status(s)
     where = "external cluster" if not s.embedded_kafka else f"pid {st.pid}" if st.running else "not running"
-    console.print(f"Kafka {st.bootstrap}: {'answering' if st.answering else 'not answering'} ({where}); data {st.data_dir}")
+    mode = "; SASL_SSL with ACLs" if st.secure else ""
+    console.print(f"Kafka {st.bootstrap}: {'answering' if st.answering else 'not answering'} ({where}{mode}); data {st.data_dir}")
     raise typer.Exit(0 if st.answering else 1)
 
 
 @kafka_app.command("topics")
 def kafka_topics(state_dir: str | None = StateDir) -> None:
     """Create every tuneline.* topic that is missing (idempotent)."""
-    created = ensure_topics(_settings(state_dir))
+    created = ensure_topics(broker.management_settings(_settings(state_dir)))
     console.print(f"created {len(created)} topics" if created else "all topics exist")
 
 
@@ -113,6 +131,33 @@ def keys_show(state_dir: str | None = StateDir) -> None:
         decides = sorted(e for e, who in SIGNED_BY.items() if identity in who)
         key = public_key(settings, identity)
         console.print(f"{identity:>10}  {key_id(key) if key else '(no key)':<16}  signs {', '.join(decides) or 'its own events'}")
+
+
+@keys_app.command("at-rest-init")
+def keys_at_rest_init(state_dir: str | None = StateDir,
+                      rotate: bool = typer.Option(False, "--rotate", help="Put a new key in front of the file's keys: it "
+                                                  "seals from now on, they still open what they sealed.")) -> None:
+    """Make the AES-256-GCM key that seals artifacts at rest (mode 0600); an existing key file is never replaced."""
+    from services.kernel.sealing import init_key_file
+
+    settings = _settings(state_dir)
+    path = settings.at_rest_key_file or keys_dir(settings) / "at-rest.key"
+    made = init_key_file(path, rotate=rotate)
+    console.print(f"at-rest key {made} in {path}; every service sets:")
+    typer.echo(f"TUNELINE_AT_REST_KEY_FILE={path}")
+    if rotate:
+        console.print("restart the services, then run `tuneline keys at-rest-reseal` and drop the old lines from the file")
+
+
+@keys_app.command("at-rest-reseal")
+def keys_at_rest_reseal(state_dir: str | None = StateDir) -> None:
+    """Seal every stored artifact with the key file's first key (plaintext from before the key, or an older key)."""
+    from services.kernel.blobs import BlobStore
+
+    store = BlobStore.from_settings(_settings(state_dir))
+    done = store.reseal()
+    console.print(f"sealed {done.blobs} blobs and {done.trees} trees with key {store.keys.current.name if store.keys else '-'}; "
+                  f"{done.current} already were")
 
 
 def register(app: typer.Typer) -> None:

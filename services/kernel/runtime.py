@@ -23,6 +23,7 @@ import mode
 
 from services.kernel.bus.consumer import EventProcessor, RawRecord, Subscription
 from services.kernel.bus.producer import EventProducer
+from services.kernel.bus.security import faust_credentials
 from services.kernel.bus.topics import ensure_topics
 from services.kernel.jobs import JobRunner
 from services.kernel.outbox import OutboxRelay
@@ -75,6 +76,7 @@ class ServiceRuntime:
         app = faust.App(
             self.settings.group(self.name),
             broker=f"kafka://{self.settings.bootstrap}",
+            broker_credentials=faust_credentials(self.settings),
             store="memory://",
             # faust keeps a table folder even for memory stores; the default is the working directory.
             datadir=str(self.settings.path("faust", self.name)),

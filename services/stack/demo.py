@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from tuneline.events.v1 import events_pb2 as ev
 
+from services.kernel.broker_security import SecureKafka
 from services.kernel.errors import TunelineError
 from services.kernel.events import Outgoing
 from services.kernel.goal import Goal, load_goal
@@ -294,6 +295,11 @@ def demo_settings(base: Settings) -> Settings:
     run = time.strftime("%Y%m%d-%H%M%S")
     return base.replace(state_dir=base.state_dir / "demo" / run, namespace=f"{base.namespace}demo-{run}.",
                         kafka_bootstrap=base.bootstrap)
+
+
+def as_operator(settings: Settings, kafka: SecureKafka | None) -> Settings:
+    """The settings of the demo's own clients: on a secure broker they publish and watch as the operator."""
+    return kafka.as_identity(settings, "operator") if kafka else settings
 
 
 def goal_file(quick: bool) -> Path:

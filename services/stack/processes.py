@@ -3,6 +3,7 @@
 Each service runs as `tuneline <service> run` with its log at state_dir/logs/<service>.log and
 its pid at state_dir/run/<service>.pid; a service is healthy while its ready file is fresh.
 `up` is idempotent: it starts what is not running (a service killed with SIGKILL comes back).
+With a secure broker's credentials (`tuneline up --secure`), each service connects as its own Kafka identity.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.kernel import broker, liveness
+from services.kernel.broker_security import SecureKafka
 from services.kernel.bus.topics import ensure_topics
 from services.kernel.errors import TransientError
 from services.kernel.runtime import is_ready
 from services.kernel.settings import Settings
-from services.stack.secure_grpc import grpc_env
+from services.stack.secure import grpc_env
 
 SERVICES = ("ingest", "trainer", "evaluator", "deployer", "monitor")
 
@@ -83,20 +85,45 @@ def child_env(settings: Settings) -> dict[str, str]:
     if not settings.kafka_bootstrap:
         env.pop("TUNELINE_KAFKA_BOOTSTRAP")
     env.update(grpc_env(settings))
+    if settings.at_rest_key_file:
+        env["TUNELINE_AT_REST_KEY_FILE"] = str(settings.at_rest_key_file)
     return env
 
 
-def up(settings: Settings, services: tuple[str, ...] = SERVICES, timeout_s: float = 180.0) -> list[ServiceState]:
-    """Start the broker (if embedded) and every service not running; wait until all are healthy."""
+# A parent's own Kafka credentials (an operator's sourced env file) never reach a service.
+_KAFKA_SECURITY_ENV = ("TUNELINE_KAFKA_SECURITY_", "TUNELINE_KAFKA_SASL_", "TUNELINE_KAFKA_SSL_")
+
+
+def kafka_identity_env(env: dict[str, str], kafka: SecureKafka, identity: str) -> dict[str, str]:
+    """`env` with the TUNELINE_KAFKA_* credentials of `identity` on the secure broker instead of any inherited ones."""
+    return {**{k: v for k, v in env.items() if not k.startswith(_KAFKA_SECURITY_ENV)}, **kafka.env(identity)}
+
+
+def _secure_kafka(settings: Settings, kafka: SecureKafka) -> None:
+    """The secure broker (if embedded) running; the topics of this namespace and every identity's ACLs there."""
     if settings.embedded_kafka:
-        broker.start(settings)
-    ensure_topics(settings)
+        broker.start(settings, secure=True)
+    kafka.provision(settings)
+
+
+def up(settings: Settings, services: tuple[str, ...] = SERVICES, timeout_s: float = 180.0,
+       kafka: SecureKafka | None = None) -> list[ServiceState]:
+    """Start the broker (if embedded) and every service not running; wait until all are healthy.
+
+    `kafka`: a secure broker's credentials; each service then runs as its own Kafka identity.
+    """
+    if kafka:
+        _secure_kafka(settings, kafka)
+    else:
+        if settings.embedded_kafka:
+            broker.start(settings)
+        ensure_topics(settings)
     env = child_env(settings)
     for name in services:
         if service_pid(settings, name) is None:
             _sweep(_recorded_pid(settings, name))
             settings.path("run", f"{name}.ready").unlink(missing_ok=True)
-            _spawn(settings, name, env)
+            _spawn(settings, name, kafka_identity_env(env, kafka, name) if kafka else env)
     wait_healthy(settings, services, timeout_s)
     return states(settings)
 

@@ -10,13 +10,14 @@ from tuneline.serving.v1 import inference_pb2 as pb
 from tuneline.serving.v1 import inference_pb2_grpc as pb_grpc
 
 from services.kernel import grpc_tls
+from services.kernel.bus.security import client_config
 from services.kernel.bus.topics import admin, all_topics
 from services.kernel.ids import short
 from services.kernel.settings import Settings
 
 
 def _lag(settings: Settings, group: str, topics: list[str]) -> int:
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": group, "enable.auto.commit": False})
+    consumer = Consumer(client_config(settings, {"group.id": group, "enable.auto.commit": False}))
     try:
         md = consumer.list_topics(timeout=5).topics
         parts = [TopicPartition(t, p) for t in topics if t in md for p in md[t].partitions]

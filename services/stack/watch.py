@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from confluent_kafka import Consumer
 
+from services.kernel.bus.security import client_config
 from services.kernel.bus.topics import all_topics
 from services.kernel.errors import PermanentError, TransientError
 from services.kernel.events import Incoming, decode
@@ -27,8 +28,8 @@ class EventWatch:
         self.events: list[tuple[float, Event]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": f"watch-{uuid.uuid4().hex}",
-                                   "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        self._consumer = Consumer(client_config(settings, {"group.id": f"watch-{uuid.uuid4().hex}",
+                                                           "auto.offset.reset": "earliest", "enable.auto.commit": False}))
         self._consumer.subscribe([t for t in all_topics(settings) if not t.endswith("inference.logged")])
         self._thread = threading.Thread(target=self._run, name="event-watch", daemon=True)
         self._thread.start()

@@ -7,6 +7,7 @@ dataset's trace must be one connected tree across the five services.
 
 from __future__ import annotations
 
+import csv
 import re
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from services.kernel import broker
+from services.kernel.sealing import MAGIC
 from services.kernel.settings import Settings
 from services.kernel.telemetry import read_spans
 from tests.support import REPO, free_ports, settings_env
@@ -28,17 +31,10 @@ def _log_tails(state: Path, lines: int = 40) -> str:
                      for log in sorted(state.glob("demo/*/logs/*.log")))
 
 
-# The demo process gets 1,500 s; the test's own limit is above it, so a slow machine shows the
-# demo's output and the services' logs rather than a bare pytest timeout.
-@pytest.mark.timeout(1700)
-def test_quick_demo_runs_the_whole_loop(tmp_path: Path, kafka_ready: str) -> None:
-    deployer_port, monitor_port = free_ports(2)
-    settings = Settings(state_dir=tmp_path / "state", kafka_bootstrap=kafka_ready,
-                        deployer_address=f"127.0.0.1:{deployer_port}", monitor_address=f"127.0.0.1:{monitor_port}")
-    env = settings_env(settings, TUNELINE_NAMESPACE="", COLUMNS="200")
-    env.pop("TUNELINE_ARTIFACT_ROOT")
+def _run_demo(tmp_path: Path, settings: Settings, env: dict[str, str], *flags: str) -> str:
+    """`tuneline demo --quick FLAGS` to its end; its output, after checking that every stage passed."""
     try:
-        done = subprocess.run([sys.executable, "-m", "services.cli", "demo", "--quick"], cwd=REPO, env=env,
+        done = subprocess.run([sys.executable, "-m", "services.cli", "demo", "--quick", *flags], cwd=REPO, env=env,
                               capture_output=True, text=True, timeout=1500)
     except subprocess.TimeoutExpired as late:
         partial = (late.stdout or b"").decode(errors="replace") if isinstance(late.stdout, bytes) else (late.stdout or "")
@@ -50,6 +46,19 @@ def test_quick_demo_runs_the_whole_loop(tmp_path: Path, kafka_ready: str) -> Non
                   "complete export: canary", "drift → rollback", "lineage of one prediction"):
         assert stage in output
     assert "FAILED" not in output
+    return output
+
+
+# The demo process gets 1,500 s; the test's own limit is above it, so a slow machine shows the
+# demo's output and the services' logs rather than a bare pytest timeout.
+@pytest.mark.timeout(1700)
+def test_quick_demo_runs_the_whole_loop(tmp_path: Path, kafka_ready: str) -> None:
+    deployer_port, monitor_port = free_ports(2)
+    settings = Settings(state_dir=tmp_path / "state", kafka_bootstrap=kafka_ready,
+                        deployer_address=f"127.0.0.1:{deployer_port}", monitor_address=f"127.0.0.1:{monitor_port}")
+    env = settings_env(settings, TUNELINE_NAMESPACE="", COLUMNS="200")
+    env.pop("TUNELINE_ARTIFACT_ROOT")
+    output = _run_demo(tmp_path, settings, env)
 
     trace_id, state_dir = re.search(r"tuneline trace ([0-9a-f]{32}) --state-dir (\S+)", output).groups()  # type: ignore[union-attr]
     spans = read_spans(Path(state_dir))
@@ -63,3 +72,29 @@ def test_quick_demo_runs_the_whole_loop(tmp_path: Path, kafka_ready: str) -> Non
     assert SERVICES <= services, f"the trace misses {SERVICES - services}"
     assert any(s["service"] == "deployer" and s["name"] == "inference.predict" for s in linked), \
         "predictions served by the new model link to the dataset's trace"
+
+
+@pytest.mark.timeout(1700)
+def test_quick_demo_passes_with_security_on(tmp_path: Path) -> None:
+    """`demo --quick --secure`: its own broker with SASL_SSL and ACLs (each service its own identity),
+    mTLS and scoped tokens on both gRPC servers, artifacts sealed at rest; the same stages pass."""
+    kafka_port, controller_port, deployer_port, monitor_port = free_ports(4)
+    settings = Settings(state_dir=tmp_path / "state", kafka_port=kafka_port, kafka_controller_port=controller_port,
+                        deployer_address=f"127.0.0.1:{deployer_port}", monitor_address=f"127.0.0.1:{monitor_port}")
+    env = settings_env(settings, TUNELINE_NAMESPACE="", COLUMNS="200", TUNELINE_KAFKA_PORT=str(kafka_port),
+                       TUNELINE_KAFKA_CONTROLLER_PORT=str(controller_port))
+    for name in ("TUNELINE_ARTIFACT_ROOT", "TUNELINE_KAFKA_BOOTSTRAP"):
+        env.pop(name)
+    _run_demo(tmp_path, settings, env, "--secure")
+    [run] = (settings.state_dir / "demo").iterdir()
+    assert broker.is_secure(settings), "the demo's broker ran with SASL_SSL and ACLs"
+    assert (run / "tls" / "client.env").is_file() and (run / "keys" / "at-rest.key").is_file()
+    stored = [p for p in (run / "artifacts").rglob("*") if p.is_file() and not p.name.startswith(".partial")]
+    assert len(stored) > 10, "the loop stored its snapshots, adapters and reports"
+    plain = [str(p.relative_to(run)) for p in stored if not p.read_bytes().startswith(MAGIC)]
+    assert not plain, f"stored in clear with an at-rest key set: {plain[:5]}"
+    with (REPO / "datasets" / "banking77" / "train.csv").open(newline="") as f:
+        rows = [row["text"] for _, row in zip(range(50), csv.DictReader(f), strict=False)]
+    leaked = [r for r in rows if len(r) > 20 and any(r.encode() in p.read_bytes() for p in stored)]
+    assert not leaked, f"training rows found in clear in the artifact store: {leaked[:3]}"
+    assert not broker.read_pid(settings), "the demo stops the secure broker it started"

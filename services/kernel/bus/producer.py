@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from services.kernel.bus.security import librdkafka_config
 from services.kernel.errors import TransientError
 from services.kernel.events import Record
 from services.kernel.settings import Settings
@@ -26,6 +27,7 @@ def producer_config(settings: Settings, **overrides: object) -> dict[str, object
         "compression.type": "none",
         "message.timeout.ms": 30000,
         "client.id": f"tuneline-{settings.instance or 'producer'}",
+        **librdkafka_config(settings),
     }
     config.update(overrides)
     return config

@@ -9,6 +9,7 @@ import time
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from services.kernel.bus.security import client_config
 from services.kernel.errors import TransientError
 from services.kernel.events import EVENT_TYPES
 from services.kernel.settings import Settings
@@ -25,7 +26,7 @@ _quiet.setLevel(logging.CRITICAL)
 
 def admin(settings: Settings, **kwargs: object) -> AdminClient:
     """An admin client for the configured cluster."""
-    return AdminClient({"bootstrap.servers": settings.bootstrap}, **kwargs)
+    return AdminClient(client_config(settings), **kwargs)
 
 
 def _port_open(bootstrap: str, timeout_s: float) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -9,18 +11,62 @@ from rich.table import Table
 from services.kernel.settings import Settings
 from services.kernel.telemetry import setup_telemetry, shutdown_telemetry
 
+if TYPE_CHECKING:
+    from services.kernel.broker_security import SecureKafka
+
 console = Console()
 
 
-def up() -> None:
+SecureOption = typer.Option(False, "--secure", help="Kafka with SASL_SSL and ACLs (each service as its own identity; "
+                            "credentials under the state folder's kafka-secure/), mTLS and a scoped token on both gRPC "
+                            "servers (client settings in tls/client.env), artifacts encrypted at rest.")
+
+
+def _secure_kafka(settings: Settings, secure: bool) -> SecureKafka | None:
+    """The credentials of the broker `--secure` uses (the one of this state folder), or None for plaintext."""
+    from services.kernel.broker_security import SecureKafka
+
+    return SecureKafka.of(settings) if secure else None
+
+
+def _secured(settings: Settings, secure: bool) -> Settings:
+    """With `--secure`: gRPC mTLS with a fresh operator token, and an at-rest key (services.stack.secure)."""
+    from services.stack.secure import plaintext, sealed_at_rest, secure_grpc
+
+    if not secure:
+        plaintext(settings)
+        return settings
+
+    return sealed_at_rest(secure_grpc(settings))
+
+
+def _as_operator_on_own_secure_stack(settings: Settings) -> Settings:
+    """Against this state folder's own secure stack the CLI acts as the operator: on its secure broker unless
+    TUNELINE_KAFKA_* say who, and with the client certificate and token of `up --secure` unless TUNELINE_GRPC_* do."""
+    from services.kernel import broker
+    from services.kernel.broker_security import SecureKafka
+    from services.stack.secure import client_settings
+
+    if settings.embedded_kafka and not settings.kafka_security_protocol and broker.is_secure(settings):
+        settings = SecureKafka.of(settings).as_identity(settings, "operator")
+    return client_settings(settings)
+
+
+def up(secure: bool = SecureOption) -> None:
     """Start the broker (unless external) and the five services in the background; wait until healthy."""
-    s = Settings()
+    base = Settings()
     from services.stack import processes
 
+    s = _secured(base, secure)
     with console.status("starting the broker and the services..."):
-        states = processes.up(s)
+        states = processes.up(s, kafka=_secure_kafka(base, secure))
     _print_states(states)
     console.print(f"deployer gRPC {s.deployer_address}; monitor gRPC {s.monitor_address}; logs {s.state_dir / 'logs'}")
+    if secure:
+        from services.kernel.broker_security import SecureKafka
+
+        console.print(f"to use the CLI against it: set -a; . {SecureKafka.of(base).folder / 'operator.env'}; "
+                      f". {s.state_dir / 'tls' / 'client.env'}; set +a")
 
 
 def down(keep_broker: bool = typer.Option(False, help="Leave the Kafka broker running.")) -> None:
@@ -35,7 +81,7 @@ def status() -> None:
     """Each part: up or not, health, consumer lag, and the deployments' traffic split."""
     from services.stack import processes, status_view
 
-    s = Settings()
+    s = _as_operator_on_own_secure_stack(Settings())
     _print_states(processes.states(s))
     status_view.print_lag(console, s)
     status_view.print_deployments(console, s)
@@ -49,24 +95,26 @@ def _print_states(states: list) -> None:  # type: ignore[type-arg]
 
 
 def demo(quick: bool = typer.Option(False, "--quick", help="Train on a slice with one epoch: a few minutes."),
-         keep: bool = typer.Option(False, help="Leave the services (and a broker the demo started) running afterwards.")) -> None:
+         keep: bool = typer.Option(False, help="Leave the services (and a broker the demo started) running afterwards."),
+         secure: bool = SecureOption) -> None:
     """The whole loop on real data: ingest, training, the gate, a canary, drift and a rollback."""
     from services.kernel import broker
     from services.stack import processes
-    from services.stack.demo import Demo, demo_settings, goal_file
+    from services.stack.demo import Demo, as_operator, demo_settings, goal_file
     from services.stack.summary import print_summary
 
     base = Settings()
+    kafka = _secure_kafka(base, secure)
     started_broker = base.embedded_kafka and broker.read_pid(base) is None
     if base.embedded_kafka:
         with console.status("starting Kafka..."):
-            broker.start(base)
-    s = demo_settings(base)
+            broker.start(base, secure=secure)
+    s = _secured(demo_settings(base), secure)
     setup_telemetry("demo", s)
     console.print(f"[bold]Tuneline demo[/] — state {s.state_dir}, topics {s.namespace}tuneline.*")
     with console.status("starting ingest, trainer, evaluator, deployer and monitor..."):
-        processes.up(s)
-    runner = Demo(s, goal_file(quick), console)
+        processes.up(s, kafka=kafka)
+    runner = Demo(as_operator(s, kafka), goal_file(quick), console)
     try:
         ok = runner.run()
     finally:

@@ -1,4 +1,4 @@
-"""The gRPC half of the secure mode: mutual TLS and a scoped token, with the development token off."""
+"""The secure mode beside the broker: mutual TLS and a scoped token, with the development token off, and an at-rest key."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from services.monitor.entrypoints.grpc_server import QueryServer, QueryServicer
 from services.monitor.lineage import Lineage
 from services.monitor.settings import MonitorSettings
 from services.monitor.store import MIGRATIONS
-from services.stack.secure_grpc import grpc_env, secure_grpc
+from services.stack.secure import client_settings, grpc_env, plaintext, sealed_at_rest, secure_grpc
 from tests.support import free_ports, wait_for
 
 pytestmark = pytest.mark.integration
@@ -51,6 +51,21 @@ def test_secure_mode_serves_mtls_to_the_operator_only(tmp_path):
         assert again.grpc_token != secured.grpc_token
         wait_for(lambda: head(again) == grpc.StatusCode.OK, 10, "the new operator token accepted")
         assert head(secured) == grpc.StatusCode.PERMISSION_DENIED
+        # The CLI on this state folder picks the client side up by itself (`tuneline status` after `up --secure`).
+        assert head(client_settings(plain)) == grpc.StatusCode.OK
+        plaintext(plain)
+        assert client_settings(plain) == plain
     finally:
         server.stop()
         store.dispose()
+
+
+def test_secure_mode_seals_with_a_key_it_makes_once(tmp_path):
+    plain = MonitorSettings(state_dir=tmp_path / "state")
+    path = sealed_at_rest(plain).at_rest_key_file
+    assert path == plain.state_dir / "keys" / "at-rest.key"
+    key = path.read_bytes()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sealed_at_rest(plain).at_rest_key_file == path and path.read_bytes() == key  # a restart keeps the key
+    mine = tmp_path / "mine.key"
+    assert sealed_at_rest(plain.replace(at_rest_key_file=mine)).at_rest_key_file == mine  # a configured key wins
