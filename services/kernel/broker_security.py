@@ -4,7 +4,9 @@
 
     ca.pem               the CA certificate clients trust (TUNELINE_KAFKA_SSL_CA_LOCATION)
     ca.key               the CA's private key (0600); only needed to issue another broker certificate
-    broker.pem           the broker's private key and certificate, SAN 127.0.0.1 and localhost (0600)
+    tuneline-broker.pem  the broker's certificate (ECDSA P-256, services.kernel.pki), SAN 127.0.0.1 and
+    tuneline-broker.key  localhost, server and client use, and its private key (0600)
+    broker.pem           the two in one file, Kafka's PEM keystore (0600)
     passwords.json       each identity's SCRAM-SHA-512 password (0600)
     <identity>.env       the TUNELINE_KAFKA_* lines of one identity, to source (0600)
 
@@ -14,8 +16,6 @@ certificates (only the broker's own certificate passes), so no anonymous princip
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
 import os
 import secrets
@@ -33,11 +33,8 @@ from confluent_kafka.admin import (
     UserScramCredentialAlteration,
     UserScramCredentialUpsertion,
 )
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from services.kernel import pki
 from services.kernel.bus.acls import ADMIN, IDENTITIES, grant
 from services.kernel.bus.topics import admin, ensure_topics
 from services.kernel.errors import ConfigError, TransientError
@@ -184,39 +181,11 @@ class SecureKafka:
         write_private(self.folder / f"{identity}.env", lines.encode())
 
     def _issue_certificates(self) -> None:
-        ca_key, ca_cert = _certificate("Tuneline Kafka CA", None, None)
-        broker_key, broker_cert = _certificate(BROKER_PRINCIPAL.removeprefix("CN="), ca_key, ca_cert)
-        write_private(self.folder / "ca.key", _pem_key(ca_key))
-        self.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-        write_private(self.keystore, _pem_key(broker_key) + broker_cert.public_bytes(serialization.Encoding.PEM))
-
-
-def _pem_key(key: rsa.RSAPrivateKey) -> bytes:
-    # PKCS#8 without a password: the form Kafka's PEM keystore reads without ssl.key.password.
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-
-
-def _certificate(name: str, issuer_key: rsa.RSAPrivateKey | None,
-                 issuer: x509.Certificate | None) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    """A CA (no issuer: self-signed, 10 years) or the broker's certificate (2 years, server and client auth)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)  # tolerate a little clock skew
-    is_ca = issuer is None
-    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer.subject if issuer else subject)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now).not_valid_after(now + dt.timedelta(days=3650 if is_ca else 730))
-               .add_extension(x509.BasicConstraints(ca=is_ca, path_length=0 if is_ca else None), critical=True))
-    if is_ca:
-        builder = builder.add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                                                      key_encipherment=False, data_encipherment=False, key_agreement=False,
-                                                      encipher_only=False, decipher_only=False), critical=True)
-    else:
-        builder = (builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                                      x509.DNSName("localhost")]), critical=False)
-                   .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                                  critical=False))
-    return key, builder.sign(issuer_key or key, hashes.SHA256())
+        ca = pki.ensure_ca(self.folder, "Tuneline Kafka CA")
+        broker = pki.ensure_leaf(ca, self.folder, BROKER_PRINCIPAL.removeprefix("CN="), ("127.0.0.1", "localhost"),
+                                 client=True, server=True)
+        # Kafka's PEM keystore: the PKCS#8 private key (no password) followed by the certificate.
+        write_private(self.keystore, broker.key.read_bytes() + broker.cert.read_bytes())
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -67,11 +67,15 @@ def ensure_ca(folder: Path, name: str = "Tuneline local CA") -> Pair:
     return pair
 
 
-def ensure_leaf(ca: Pair, folder: Path, name: str, hosts: tuple[str, ...] = LOCAL_NAMES, client: bool = False) -> Pair:
+def ensure_leaf(ca: Pair, folder: Path, name: str, hosts: tuple[str, ...] = LOCAL_NAMES, client: bool = False,
+                server: bool | None = None) -> Pair:
     """A certificate for `name` signed by `ca` (<name>.pem, <name>.key in `folder`), made on first use.
 
-    Server certificates carry `hosts` as subject alternative names; client ones (mTLS) carry the name only.
+    A server certificate (the default) carries `hosts` as subject alternative names; a client one
+    (`client=True`, mTLS) carries the name only; `client=True, server=True` is both (a Kafka broker,
+    which is also a client of its controller listener).
     """
+    server = not client if server is None else server
     pair = Pair(folder / f"{name}.pem", folder / f"{name}.key")
     if pair.cert.exists() and pair.key.exists():
         return pair
@@ -83,9 +87,9 @@ def ensure_leaf(ca: Pair, folder: Path, name: str, hosts: tuple[str, ...] = LOCA
                .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + _VALID)
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-               .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH]),
-                              critical=False))
-    if not client:
+               .add_extension(x509.ExtendedKeyUsage([*([ExtendedKeyUsageOID.SERVER_AUTH] if server else []),
+                                                     *([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])]), critical=False))
+    if server:
         sans: list[x509.GeneralName] = []
         for host in hosts:
             try:
