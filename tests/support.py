@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from confluent_kafka import Consumer, TopicPartition
+from tuneline.events.v1 import events_pb2 as ev
 
+from services.kernel.artifact_signing import BUNDLE_MEDIA_TYPE, sign_adapter
+from services.kernel.blobs import BlobStore
 from services.kernel.bus.producer import EventProducer
 from services.kernel.events import Incoming, Outgoing, Record, decode, encode
 from services.kernel.settings import Settings
@@ -34,6 +37,15 @@ def signed(settings: Settings, record: Record) -> Record:
     signer = Signer.load(settings, sorted(allowed)[0])
     assert signer is not None
     return signer.sign(record)
+
+
+def signed_adapter(settings: Settings, blobs: BlobStore, folder: Path) -> tuple[ev.ArtifactRef, ev.ArtifactRef]:
+    """An adapter folder stored as the trainer stores it (a test playing the trainer): its tree, and the
+    Sigstore bundle of the trainer's model-signing signature over its files (`RunFinished.adapter_signature`)."""
+    from services.kernel.modeling import adapter_files  # torch: only the tests that store adapters import it
+
+    tree = blobs.put_tree(list(adapter_files(folder)), "application/vnd.tuneline.adapter")
+    return tree, blobs.put_bytes(sign_adapter(settings, folder), BUNDLE_MEDIA_TYPE)
 
 
 def publish_signed(settings: Settings, events: list[Outgoing], source: str = "test") -> list[str]:

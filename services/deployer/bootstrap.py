@@ -14,12 +14,14 @@ from services.deployer.domain.routing import RoutingTable
 from services.deployer.entrypoints.admin import AdminServicer
 from services.deployer.settings import DeployerSettings
 from services.deployer.store import MIGRATIONS, SERVICE
+from services.kernel.artifact_signing import ArtifactVerifier
 from services.kernel.blobs import BlobStore
 from services.kernel.bus.consumer import Handler, Subscription
 from services.kernel.events import Outgoing
 from services.kernel.goals import TenantDirectory
 from services.kernel.grpc_auth import Guard
 from services.kernel.runtime import ServiceRuntime
+from services.kernel.settings import Settings
 from services.kernel.store import Store
 
 if TYPE_CHECKING:
@@ -61,14 +63,16 @@ class _Started:
         self.controller.stop()
 
 
-def subscriptions(controller: Controller, tenants: TenantDirectory | None = None) -> list[Subscription]:
-    """The events the deployer consumes and their handlers."""
+def subscriptions(controller: Controller, tenants: TenantDirectory | None = None,
+                  artifacts: ArtifactVerifier | None = None) -> list[Subscription]:
+    """The events the deployer consumes and their handlers (artifact keys from the environment's settings by default)."""
     def bind(fn: Callable[..., list[Outgoing]]) -> Handler:
         return partial(fn, controller=controller)
 
     on_goal = partial(handlers.on_goal_applied, controller=controller, tenants=tenants or TenantDirectory())
+    on_passed = partial(handlers.on_eval_passed, controller=controller, artifacts=artifacts or ArtifactVerifier(Settings()))
     return [Subscription("goal.applied", on_goal, CONSUMER),
-            Subscription("eval.passed", bind(handlers.on_eval_passed), CONSUMER),
+            Subscription("eval.passed", on_passed, CONSUMER),
             Subscription("rollback.requested", bind(handlers.on_rollback_requested), CONSUMER),
             Subscription("drift.detected", bind(handlers.on_drift_detected), CONSUMER)]
 
@@ -96,7 +100,7 @@ def build(settings: DeployerSettings | None = None, pool: DeployerPool | None = 
     guard = Guard(settings, SERVICE)
     admin = AdminServicer(controller, log_sink.unlogged, guard, tenants)
     server = build_server(settings, routing, pool, controller, log_sink, admin_servicer=admin, guard=guard, tenants=tenants)
-    runtime = ServiceRuntime(SERVICE, settings, store, subscriptions(controller, tenants),
+    runtime = ServiceRuntime(SERVICE, settings, store, subscriptions(controller, tenants, ArtifactVerifier(settings)),
                              background=[_Started(controller, server)])
     return Deployer(settings, store, routing, controller, server, runtime)
 

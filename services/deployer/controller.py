@@ -24,6 +24,8 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from tuneline.events.v1 import events_pb2 as ev
+
 from services.deployer.control.background import WRITE_RETRY, Ticker, Writer, WriterStatus
 from services.deployer.control.durable import DurableRollouts
 from services.deployer.control.live_steps import LiveSteps
@@ -33,6 +35,7 @@ from services.deployer.domain import rollout as machine
 from services.deployer.domain.rollout import Adapter, Rollout, StepStats, Transition
 from services.deployer.domain.routing import RoutingTable, Slot
 from services.deployer.serving.outcome import ServedOutcome
+from services.kernel.artifact_signing import ArtifactVerifier
 from services.kernel.blobs import BlobStore
 from services.kernel.retry import RetryPolicy
 from services.kernel.store import Store
@@ -91,9 +94,9 @@ class Controller:
         """Where an adapter's verified files live locally."""
         return self._traffic.adapter_dir(digest)
 
-    def load_adapter(self, a: Adapter) -> Path:
-        """Fetch (verifying the digest) and load an adapter into the pool."""
-        return self._traffic.load(a)
+    def admit_adapter(self, a: Adapter, signature: ev.ArtifactRef, artifacts: ArtifactVerifier) -> Path:
+        """Fetch a newly approved adapter, verify its artifact signature and digest, load it into the pool."""
+        return self._traffic.admit(a, signature, artifacts)
 
     def _unload_unused(self, digest: str) -> None:
         if not self._registry.uses(digest):

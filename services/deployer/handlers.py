@@ -13,6 +13,7 @@ from services.deployer.domain import rollout as machine
 from services.deployer.domain.policy import Approval, refusal
 from services.deployer.domain.rollout import Adapter, Rollout
 from services.deployer.store import save_rollout
+from services.kernel.artifact_signing import ArtifactVerifier
 from services.kernel.errors import InvalidInput
 from services.kernel.events import Incoming, Outgoing
 from services.kernel.goal import AcceptanceSpec
@@ -52,8 +53,16 @@ def adapter_of(outcome: ev.EvalOutcome, deployment_id: str) -> Adapter:
                    traceparent=current_traceparent())
 
 
-def on_eval_passed(inc: Incoming[ev.EvalPassed], session: Session, *, controller: Controller) -> list[Outgoing]:
-    """Verify the approval and the bytes, load the adapter, start the goal's rollout strategy."""
+def on_eval_passed(inc: Incoming[ev.EvalPassed], session: Session, *, controller: Controller,
+                   artifacts: ArtifactVerifier) -> list[Outgoing]:
+    """Verify the approval and the bytes, load the adapter, start the goal's rollout strategy.
+
+    The approval's event signature was checked before this runs (the consumer's Verifier); here the
+    adapter's own signature is: the trainer's model-signing bundle must verify over the fetched files
+    against the trainer's artifact keys, else Unauthenticated and the approval is dead-lettered (an
+    alert) before anything loads or serves. Once admitted, later loads (a restart) check the digest,
+    which names exactly the files whose signature verified here.
+    """
     if (done := controller.reply(inc.id)) is not None:
         save_rollout(session, done.rollout)
         return done.events
@@ -68,7 +77,8 @@ def on_eval_passed(inc: Incoming[ev.EvalPassed], session: Session, *, controller
     plan, policy = machine.plan_of(goal), machine.policy_of(goal)
     # Refuse stale offers before any fetching; the same check runs again under the controller's lock.
     machine.offer(controller.rollouts_get(goal.name), adapter, plan, policy, controller.clock())
-    controller.load_adapter(adapter)     # verifies the digest; raises before anything serves
+    # Verifies the digest and the trainer's artifact signature; raises before anything serves.
+    controller.admit_adapter(adapter, outcome.adapter_signature, artifacts)
     applied = controller.transition(
         goal.name, lambda r: machine.offer(r, adapter, plan, policy, controller.clock()), reply_key=inc.id)
     assert applied is not None

@@ -41,8 +41,8 @@ def outcome(identity: Identity, run: ev.RunFinished, decision: GateDecision) -> 
     return ev.EvalOutcome(
         eval_id=identity.eval_id, run_id=run.run_id, goal_name=run.goal_name, goal_version=run.goal_version,
         dataset_name=run.dataset_name, dataset_version=run.dataset_version, adapter=run.adapter,
-        passed=decision.passed, criteria=criteria_messages(decision), summary=decision.summary,
-        base_model=run.base_model, labels=list(run.labels), method=run.method,
+        adapter_signature=run.adapter_signature, passed=decision.passed, criteria=criteria_messages(decision),
+        summary=decision.summary, base_model=run.base_model, labels=list(run.labels), method=run.method,
     )
 
 

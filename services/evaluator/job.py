@@ -4,7 +4,9 @@ The JobRunner commits the job's status and the returned event in one transaction
 one eval.passed or eval.failed even when the process dies mid-evaluation (the job is re-executed
 from the start on restart: evaluation is deterministic apart from latency, and takes minutes).
 An adapter or eval split whose bytes do not match their digest is refused before anything loads
-it: the decision is eval.failed with the integrity error as the reason (R20).
+it: the decision is eval.failed with the integrity error as the reason (R20). So is an adapter the
+trainer did not sign (`services.kernel.artifact_signing`): its model-signing signature must verify
+against the trainer's artifact key over the fetched files, else eval.failed with the reason.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from services.evaluator.domain.report import EvalReport, Findings, Identity, rep
 from services.evaluator.evaluation import ChampionModel, EvalConfig, Scorer, Scoring, evaluate
 from services.evaluator.settings import EvaluatorSettings
 from services.evaluator.store import AdapterRow, ChampionRow, EvalRow, RequestRow
+from services.kernel.artifact_signing import bundle_of, verify_adapter_signature
 from services.kernel.blobs import BlobStore
 from services.kernel.errors import NotFound, PermanentError
 from services.kernel.events import Outgoing
@@ -162,6 +165,8 @@ def execute(job: Job, ctx: JobContext, deps: EvalDeps) -> list[Outgoing]:
     ctx.progress(0.05, "verifying the adapter and the eval split")
     try:
         folder = deps.blobs.fetch_tree(req.run.adapter, work / "candidate")
+        signature = bundle_of(deps.blobs, req.run.adapter_signature, req.run.adapter.digest)
+        verify_adapter_signature(deps.settings, folder, signature, req.run.adapter.digest)
         candidate = deps.load_scorer(req.run.base_model or req.goal.base_model, folder, req.run.adapter.digest)
         t = req.goal.task
         data = parquet.read_eval_data(deps.blobs.get_bytes(req.run.eval_data), req.run.text_field or t.text_field,

@@ -10,10 +10,11 @@ from rich.console import Console
 from rich.tree import Tree
 
 from services.kernel import broker
+from services.kernel.artifact_signing import artifact_key_id
 from services.kernel.broker_security import SecureKafka
 from services.kernel.bus.topics import ensure_topics
 from services.kernel.settings import Settings
-from services.kernel.signing import IDENTITIES, SIGNED_BY, init_keys, key_id, keys_dir, public_key
+from services.kernel.signing import ARTIFACT_KEY, IDENTITIES, SIGNED_BY, init_keys, key_id, keys_dir, public_key
 from services.kernel.telemetry import SpanRecord, read_spans
 
 console = Console()
@@ -116,7 +117,8 @@ def render_trace(tid: str, spans: list[SpanRecord]) -> Tree:
 
 @keys_app.command("init")
 def keys_init(state_dir: str | None = StateDir) -> None:
-    """Make every missing Ed25519 key pair under the keys folder (an existing key is never replaced)."""
+    """Make every missing key pair under the keys folder: each identity's Ed25519 pair and the trainer's EC P-256
+    artifact key (an existing key is never replaced)."""
     settings = _settings(state_dir)
     made = init_keys(settings)
     console.print(f"keys in {keys_dir(settings)}: made {', '.join(made) or 'none (all present)'}")
@@ -131,6 +133,8 @@ def keys_show(state_dir: str | None = StateDir) -> None:
         decides = sorted(e for e, who in SIGNED_BY.items() if identity in who)
         key = public_key(settings, identity)
         console.print(f"{identity:>10}  {key_id(key) if key else '(no key)':<16}  signs {', '.join(decides) or 'its own events'}")
+    artifacts = artifact_key_id(settings)
+    console.print(f"{'trainer':>10}  {artifacts or '(no key)':<16}  signs the adapters it trains (model-signing, {ARTIFACT_KEY}.pub)")
 
 
 @keys_app.command("at-rest-init")

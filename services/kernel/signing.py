@@ -13,7 +13,9 @@ same record replayed as it was is the same ce_id, which the consumer's inbox alr
 
 Keys live in `keys_dir` (default state_dir/keys): `<identity>.key` (PKCS#8 PEM, mode 0600) and
 `<identity>.pub`. The embedded mode makes any missing pair at first use (`tuneline keys init` does it
-explicitly); a deployment mounts them from secrets and sets `signing_keys_auto=false`.
+explicitly); a deployment mounts them from secrets and sets `signing_keys_auto=false`. The same folder
+holds the trainer's artifact key, `trainer-artifacts.key`/`.pub` (EC P-256, made the same way), with
+which `services.kernel.artifact_signing` signs the adapters themselves.
 
 Why not OpenSSF model-signing here: it signs files (a model's folder) into a Sigstore bundle, which is
 the right tool for artifacts; an event is a few hundred bytes checked thousands of times a second, for
@@ -32,7 +34,9 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
 from services.kernel.errors import ConfigError, PermanentError
 from services.kernel.events import Record
@@ -42,6 +46,8 @@ from services.kernel.settings import Settings
 SIGNER_HEADER = "tuneline-signer"
 SIGNATURE_HEADER = "tuneline-signature"
 IDENTITIES = ("ingest", "trainer", "evaluator", "deployer", "monitor", "operator")
+# The trainer's artifact key: model-signing signs with elliptic-curve keys only (no Ed25519).
+ARTIFACT_KEY = "trainer-artifacts"
 
 # The decisions, and who may make each. A consumer refuses any of these that does not verify.
 SIGNED_BY: dict[str, frozenset[str]] = {
@@ -68,7 +74,7 @@ def key_id(public: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def init_keys(settings: Settings, identities: tuple[str, ...] = IDENTITIES) -> list[str]:
+def init_keys(settings: Settings, identities: tuple[str, ...] = (*IDENTITIES, ARTIFACT_KEY)) -> list[str]:
     """Make every missing key pair (never replacing one); returns the identities made now."""
     made = []
     folder = keys_dir(settings)
@@ -76,17 +82,39 @@ def init_keys(settings: Settings, identities: tuple[str, ...] = IDENTITIES) -> l
     for identity in identities:
         private = folder / f"{identity}.key"
         if not private.exists():
-            pem = Ed25519PrivateKey.generate().private_bytes(
+            pem = _new_key(identity).private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
             if _create_once(private, pem, 0o600):
                 made.append(identity)
         public = folder / f"{identity}.pub"
         if not public.exists():
             # Derived from whichever private key won a race to be created: every writer writes the same bytes.
-            pub = _load_private(private).public_key().public_bytes(
+            pub = read_private_key(private).public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
             _create_once(public, pub, 0o644)
     return made
+
+
+def _new_key(identity: str) -> PrivateKeyTypes:
+    return ec.generate_private_key(ec.SECP256R1()) if identity == ARTIFACT_KEY else Ed25519PrivateKey.generate()
+
+
+def key_file(settings: Settings, name: str, suffix: str) -> Path:
+    """`<name>.<suffix>` in the keys folder (every missing pair made first in the embedded mode); ConfigError when absent."""
+    path = keys_dir(settings) / f"{name}.{suffix}"
+    if not path.exists() and settings.signing_keys_auto:
+        init_keys(settings)
+    if not path.exists():
+        what = "signing key" if suffix == "key" else "trusted public key"
+        raise ConfigError(f"no {what} for {name} at {path}",
+                          hint="mount the key there, set TUNELINE_KEYS_DIR, or run `tuneline keys init`")
+    return path
+
+
+def trusted_files(settings: Settings, name: str) -> list[Path]:
+    """The public keys trusted for `name`: `<name>.pub` and any rotated-out `<name>.<label>.pub` beside it."""
+    current = key_file(settings, name, "pub")
+    return [current, *sorted(current.parent.glob(f"{name}.*.pub"))]
 
 
 def _create_once(path: Path, data: bytes, mode: int) -> bool:
@@ -106,21 +134,31 @@ def _create_once(path: Path, data: bytes, mode: int) -> bool:
         os.unlink(tmp)
 
 
-def _load_private(path: Path) -> Ed25519PrivateKey:
+def read_private_key(path: Path) -> PrivateKeyTypes:
+    """A PEM private key (unencrypted PKCS#8); ConfigError when unreadable."""
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError) as err:
+        return serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as err:
         raise ConfigError(f"cannot read the signing key {path}: {err}", hint="run `tuneline keys init`") from None
+
+
+def read_public_key(path: Path) -> PublicKeyTypes:
+    """A PEM public key; ConfigError when unreadable."""
+    try:
+        return serialization.load_pem_public_key(path.read_bytes())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"cannot read the public key {path}: {err}", hint="run `tuneline keys init`") from None
+
+
+def _load_private(path: Path) -> Ed25519PrivateKey:
+    key = read_private_key(path)
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigError(f"{path} is not an Ed25519 private key", hint="run `tuneline keys init` with a fresh keys folder")
     return key
 
 
 def _load_public(path: Path) -> Ed25519PublicKey:
-    try:
-        key = serialization.load_pem_public_key(path.read_bytes())
-    except (OSError, ValueError) as err:
-        raise ConfigError(f"cannot read the public key {path}: {err}", hint="run `tuneline keys init`") from None
+    key = read_public_key(path)
     if not isinstance(key, Ed25519PublicKey):
         raise ConfigError(f"{path} is not an Ed25519 public key")
     return key
@@ -150,13 +188,7 @@ class Signer:
         """The identity's signer (made first in the embedded mode); None for one Tuneline has no key for."""
         if identity not in IDENTITIES:
             return None
-        path = keys_dir(settings) / f"{identity}.key"
-        if not path.exists() and settings.signing_keys_auto:
-            init_keys(settings)
-        if not path.exists():
-            raise ConfigError(f"no signing key for {identity} at {path}",
-                              hint="mount the key there, set TUNELINE_KEYS_DIR, or run `tuneline keys init`")
-        return cls(identity, _load_private(path))
+        return cls(identity, _load_private(key_file(settings, identity, "key")))
 
     def headers(self, headers: list[tuple[str, bytes]], value: bytes) -> list[tuple[str, bytes]]:
         """The record's headers with this identity's signature (any earlier signature replaced)."""
@@ -185,14 +217,7 @@ class Verifier:
     def trusted(self, identity: str) -> dict[str, Ed25519PublicKey]:
         """An identity's trusted keys by key id (read once; a missing current key is a ConfigError)."""
         if identity not in self._keys:
-            folder = keys_dir(self._settings)
-            current = folder / f"{identity}.pub"
-            if not current.exists() and self._settings.signing_keys_auto:
-                init_keys(self._settings)
-            if not current.exists():
-                raise ConfigError(f"no trusted public key for {identity} at {current}",
-                                  hint="mount the public keys there or run `tuneline keys init`")
-            keys = [_load_public(p) for p in [current, *sorted(folder.glob(f"{identity}.*.pub"))]]
+            keys = [_load_public(p) for p in trusted_files(self._settings, identity)]
             self._keys[identity] = {key_id(k): k for k in keys}
         return self._keys[identity]
 

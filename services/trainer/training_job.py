@@ -3,6 +3,10 @@
 A job re-executed after the trainer died keeps its run id, so Ray Train restores that run's last
 checkpoint. run.finished is returned to the job runner, which commits it with the job's final
 status in one transaction: exactly one run.finished per run, however often the job was resumed.
+
+The adapter is signed (`services.kernel.artifact_signing`: OpenSSF model-signing with the trainer's
+artifact key) and the Sigstore bundle stored beside it as its own blob, named by
+`RunFinished.adapter_signature`: the adapter's tree and digest stay exactly what training wrote.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 from tuneline.events.v1 import events_pb2 as ev
 
+from services.kernel.artifact_signing import BUNDLE_MEDIA_TYPE, sign_adapter
 from services.kernel.blobs import BlobStore
 from services.kernel.errors import PermanentError
 from services.kernel.events import Outgoing
@@ -55,7 +60,8 @@ class TrainingJob:
             assert done.outcome.adapter_dir is not None  # a succeeded outcome always carries its adapter folder
             files: list[tuple[str, str | Path]] = list(adapter_files(done.outcome.adapter_dir))
             adapter_ref = self.blobs.put_tree(files, ADAPTER_MEDIA_TYPE)
-        finished = _run_finished(request, done, adapter_ref, envelope_ref, job.attempts)
+            signature_ref = self.blobs.put_bytes(sign_adapter(self.settings, done.outcome.adapter_dir), BUNDLE_MEDIA_TYPE)
+        finished = _run_finished(request, done, adapter_ref, signature_ref, envelope_ref, job.attempts)
         self._record(request.run_id, finished)
         return [Outgoing(finished, subject=goal.name)]
 
@@ -103,7 +109,7 @@ def _point_json(p: ev.CurvePoint) -> dict[str, float]:
     return {"step": p.step, "epoch": p.epoch, "loss": p.loss, "learning_rate": p.learning_rate, "grad_norm": p.grad_norm}
 
 
-def _run_finished(request: TrainRequest, done: training.FinishedRun, adapter: ev.ArtifactRef,
+def _run_finished(request: TrainRequest, done: training.FinishedRun, adapter: ev.ArtifactRef, signature: ev.ArtifactRef,
                   envelope: ev.ArtifactRef, attempts: int) -> ev.RunFinished:
     goal, ds, out = done.prepared.goal, request.dataset, done.outcome
     metrics = {**out.metrics, "steps": float(out.steps), "train_step_seconds": out.stats.get("step_seconds", 0.0),
@@ -111,7 +117,7 @@ def _run_finished(request: TrainRequest, done: training.FinishedRun, adapter: ev
                "real_token_fraction": out.stats.get("real_tokens", 0.0) / max(1.0, out.stats.get("padded_tokens", 0.0))}
     return ev.RunFinished(
         run_id=request.run_id, goal_name=goal.name, goal_version=goal.version, dataset_name=ds.name,
-        dataset_version=ds.version, status=SUCCEEDED, adapter=adapter, envelope=envelope,
+        dataset_version=ds.version, status=SUCCEEDED, adapter=adapter, adapter_signature=signature, envelope=envelope,
         envelope_digest=done.prepared.envelope.digest, curve=[ev.CurvePoint(**p) for p in out.curve],
         wall_seconds=done.wall_seconds, metrics=metrics,
         train_data=ev.ArtifactRef(digest=ds.train.digest, uri=ds.train.uri, media_type=ds.train.media_type),

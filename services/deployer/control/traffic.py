@@ -10,6 +10,7 @@ from tuneline.events.v1 import events_pb2 as ev
 
 from services.deployer.domain.rollout import Adapter, Rollout
 from services.deployer.domain.routing import GoalRoute, Mode, Role, RoutingTable, Slot
+from services.kernel.artifact_signing import ArtifactVerifier, bundle_of
 from services.kernel.blobs import BlobStore
 
 
@@ -31,12 +32,29 @@ class Traffic:
         """Where an adapter's verified files live locally."""
         return self.adapters_dir / digest.removeprefix("sha256:")
 
-    def load(self, a: Adapter) -> Path:
-        """Fetch (verifying the digest) and load an adapter into the pool."""
-        ref = ev.ArtifactRef(digest=a.digest, uri=a.uri, media_type=a.media_type, size_bytes=a.size_bytes)
-        folder = self.blobs.fetch_tree(ref, self.adapter_dir(a.digest))
+    def admit(self, a: Adapter, signature: ev.ArtifactRef, artifacts: ArtifactVerifier) -> Path:
+        """Fetch a newly approved adapter, verify the trainer's artifact signature over the fetched files, load it.
+
+        Unauthenticated (nothing loaded) when the signature is missing or does not verify.
+        """
+        folder = self._fetch(a)
+        artifacts.verify(folder, bundle_of(self.blobs, signature, a.digest), a.digest)
         self.pool.load(a.digest, folder)
         return folder
+
+    def load(self, a: Adapter) -> Path:
+        """Fetch (verifying the digest) and load an adapter that was admitted before (a restart's re-load).
+
+        Only `admit` lets an adapter into a rollout, and it verified the signature over exactly the files of
+        this digest; the digest check here binds what loads now to those files.
+        """
+        folder = self._fetch(a)
+        self.pool.load(a.digest, folder)
+        return folder
+
+    def _fetch(self, a: Adapter) -> Path:
+        ref = ev.ArtifactRef(digest=a.digest, uri=a.uri, media_type=a.media_type, size_bytes=a.size_bytes)
+        return self.blobs.fetch_tree(ref, self.adapter_dir(a.digest))
 
     def unload(self, digest: str) -> None:
         """Take an adapter out of the pool (its memory goes once its requests have finished)."""

@@ -95,6 +95,7 @@ class Flow:
 
     def __init__(self, deps) -> None:
         self.deps, self.store, self.blobs = deps, deps.store, deps.blobs
+        self.signatures: dict[str, ev.ArtifactRef] = {}  # adapter digest -> the trainer's artifact signature
 
     def incoming(self, message, event: str):
         from datetime import UTC, datetime
@@ -121,9 +122,12 @@ class Flow:
         self.store.run(lambda s: handlers.on_deployment_promoted(self.incoming(msg, "deployment.promoted"), s))
 
     def put_adapter(self, folder: Path):
-        from services.kernel.modeling import adapter_files
+        """Store an adapter and its artifact signature as the trainer does; run_finished names both."""
+        from tests.support import signed_adapter
 
-        return self.blobs.put_tree(adapter_files(folder))
+        tree, signature = signed_adapter(self.deps.settings, self.blobs, folder)
+        self.signatures[tree.digest] = signature
+        return tree
 
     def run_finished(self, adapter_ref, eval_split: Split, goal, slices: list[str] | None = None):
         from tuneline.events.v1 import events_pb2 as ev
@@ -135,7 +139,8 @@ class Flow:
         data = EvalData(tuple(eval_split.texts), tuple(eval_split.labels), tuple(slices) if slices else None)
         eval_ref = self.blobs.put_bytes(write_eval_data(data, slice_field=goal.task.slice_field or "slice"), PARQUET)
         return ev.RunFinished(run_id=uuid7(), goal_name=goal.name, goal_version=goal.version, status="succeeded",
-                              adapter=adapter_ref, eval_data=eval_ref, base_model=BASE, method="lora", labels=LABELS,
+                              adapter=adapter_ref, adapter_signature=self.signatures.get(adapter_ref.digest),
+                              eval_data=eval_ref, base_model=BASE, method="lora", labels=LABELS,
                               text_field="text", label_field="label", dataset_name="banking77",
                               dataset_version="sha256:" + "d" * 64)
 

@@ -68,6 +68,17 @@ def test_a_tampered_adapter_is_refused_and_reported(flow, adapters, goal_for):
     assert report["decision"]["summary"] == out.summary
 
 
+def test_an_adapter_without_the_trainers_signature_fails_the_gate_unloaded(flow, adapters, goal_for):
+    goal = goal_for()
+    flow.apply(goal)
+    ref = flow.put_adapter(adapters.good)
+    run = flow.run_finished(ref, adapters.eval, goal)
+    run.ClearField("adapter_signature")  # the good adapter, as someone other than the trainer would publish it
+    out = flow.evaluate(run)
+    assert not out.passed and out.summary.startswith("refused: Unauthenticated")
+    assert "carries no artifact signature" in out.summary and not out.HasField("reference") and out.metrics == {}
+
+
 def test_the_html_report_is_self_contained_with_decodable_plots(flow, adapters, goal_for):
     from PIL import Image
 

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 import yaml
 from tuneline.events.v1 import events_pb2 as ev
 
+from services.kernel.artifact_signing import verify_adapter_signature
 from services.kernel.blobs import BlobStore
 from services.kernel.events import Outgoing
 from services.kernel.goal import load_goal
@@ -116,7 +117,10 @@ def test_killed_trainer_resumes_the_same_run_and_finishes_it_once(settings: Sett
     assert msg.status == "succeeded" and msg.adapter.digest.startswith("sha256:") and msg.envelope_digest
     assert msg.metrics["resumed_from_step"] >= 3 and msg.attempts == 2
     assert [s.message.attempt for s in started.items] == [1, 2]
-    assert BlobStore.from_settings(settings).fetch_tree(msg.adapter, tmp_path / "fetched").is_dir()
+    blobs = BlobStore.from_settings(settings)
+    fetched = blobs.fetch_tree(msg.adapter, tmp_path / "fetched")
+    # Signed by the trainer (model-signing) over exactly the stored files; the signature is not part of the tree.
+    verify_adapter_signature(settings, fetched, blobs.get_bytes(msg.adapter_signature), msg.adapter.digest)
     shown = _cli(settings, "runs", run_id)
     assert shown.returncode == 0 and msg.adapter.digest in shown.stdout and msg.envelope_digest in shown.stdout
     # The resumed run, re-run from its envelope in one go, gives the same bytes (bit-identical on CPU).

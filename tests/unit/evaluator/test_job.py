@@ -23,6 +23,7 @@ from services.kernel.events import Incoming
 from services.kernel.ids import uuid7
 from services.kernel.jobs import JobRunner
 from services.kernel.store import outbox
+from tests.support import signed_adapter
 
 LABELS = ["a_label", "b_label"]
 M = TypeVar("M", bound=Message)
@@ -54,20 +55,27 @@ def _incoming(message: M, event: str) -> Incoming[M]:
     return Incoming(id=uuid7(), type=event, source="test", time=datetime.now(UTC), subject="banking77", message=message)
 
 
-def _adapter(tmp_path: Path, blobs: BlobStore, tag: str) -> ev.ArtifactRef:
+Signed = tuple[ev.ArtifactRef, ev.ArtifactRef]  # an adapter's tree and the trainer's artifact signature
+
+
+def _adapter(tmp_path: Path, blobs: BlobStore, tag: str) -> Signed:
+    """A stored adapter (a LoRA adapter's four files; the scorer is fake) and its signature, as the trainer makes them."""
     folder = tmp_path / f"adapter-{tag}"
     folder.mkdir()
+    (folder / "adapter_config.json").write_text(json.dumps({"tag": tag}))
+    (folder / "adapter_model.safetensors").write_bytes(b"lora-" + tag.encode())
     (folder / "labels.json").write_text(json.dumps({"labels": LABELS, "tag": tag}))
     (folder / "head.safetensors").write_bytes(b"weights-" + tag.encode())
-    return blobs.put_tree([("labels.json", folder / "labels.json"), ("head.safetensors", folder / "head.safetensors")])
+    return signed_adapter(EvaluatorSettings(state_dir=tmp_path), blobs, folder)  # the env's keys folder
 
 
-def _run(blobs: BlobStore, adapter: ev.ArtifactRef, goal_version: str, run_id: str = "") -> ev.RunFinished:
+def _run(blobs: BlobStore, adapter: Signed, goal_version: str, run_id: str = "") -> ev.RunFinished:
     texts = tuple(f"{'alpha' if i % 2 else 'beta'} question number {i}" for i in range(40))
     data = EvalData(texts, tuple(rule(t) for t in texts), None)
     eval_ref = blobs.put_bytes(write_eval_data(data), "application/vnd.apache.parquet")
     return ev.RunFinished(run_id=run_id or uuid7(), goal_name="banking77", goal_version=goal_version, status="succeeded",
-                          adapter=adapter, eval_data=eval_ref, base_model="bundled:all-MiniLM-L6-v2", method="lora",
+                          adapter=adapter[0], adapter_signature=adapter[1], eval_data=eval_ref,
+                          base_model="bundled:all-MiniLM-L6-v2", method="lora",
                           labels=LABELS, text_field="text", label_field="label", dataset_name="banking77",
                           dataset_version="sha256:" + "d" * 64)
 
@@ -113,7 +121,7 @@ def test_a_tampered_adapter_is_refused_and_never_loaded(env, tmp_path, base_goal
     settings, store, blobs, deps, loaded = env
     _apply(store, base_goal)
     ref = _adapter(tmp_path, blobs, "tampered")
-    stored = Path(ref.uri) / "head.safetensors"
+    stored = Path(ref[0].uri) / "head.safetensors"
     stored.write_bytes(b"weights-evil")  # same length: only the digest can tell
     _finish(store, _run(blobs, ref, base_goal.version))
     assert _runner(deps).run_once()
@@ -121,6 +129,37 @@ def test_a_tampered_adapter_is_refused_and_never_loaded(env, tmp_path, base_goal
     assert not out.passed and out.summary.startswith("refused: IntegrityError")
     assert all(not c.passed and "IntegrityError" in c.reason for c in out.criteria)
     assert loaded == []  # refused before any model code saw the files
+
+
+@pytest.mark.parametrize("signature", ["none", "another adapter's", "another key's"])
+def test_a_candidate_the_trainer_did_not_sign_fails_closed_and_is_never_loaded(env, tmp_path, base_goal, signature):
+    settings, store, blobs, deps, loaded = env
+    _apply(store, base_goal)
+    tree, bundle = _adapter(tmp_path, blobs, "candidate")
+    if signature == "none":
+        bundle = ev.ArtifactRef()
+    elif signature == "another adapter's":
+        bundle = _adapter(tmp_path, blobs, "other")[1]
+    else:
+        stranger = EvaluatorSettings(state_dir=tmp_path / "stranger")
+        bundle = signed_adapter(stranger, blobs, tmp_path / "adapter-candidate")[1]
+    _finish(store, _run(blobs, (tree, bundle), base_goal.version))
+    assert _runner(deps).run_once()
+    [out] = _decisions(store)
+    assert not out.passed and out.summary.startswith("refused: Unauthenticated")
+    assert all(not c.passed and "artifact signature" in c.reason for c in out.criteria)
+    assert out.adapter_signature == bundle   # the outcome names the signature it was judged on
+    assert loaded == []  # refused before any model code saw the files
+
+
+def test_a_signed_candidate_carries_its_signature_into_the_outcome(env, tmp_path, base_goal):
+    settings, store, blobs, deps, loaded = env
+    _apply(store, base_goal)
+    run = _run(blobs, _adapter(tmp_path, blobs, "signed"), base_goal.version)
+    _finish(store, run)
+    assert _runner(deps).run_once()
+    [out] = _decisions(store)
+    assert out.passed and out.adapter_signature == run.adapter_signature and out.adapter_signature.digest
 
 
 def test_a_run_waits_for_its_goal_and_is_evaluated_once(env, tmp_path, base_goal):
@@ -165,7 +204,7 @@ def test_a_job_that_fails_for_good_still_yields_eval_failed(env, tmp_path, base_
 
 def test_champion_follows_promotions_and_rollbacks(env, tmp_path, base_goal):
     settings, store, blobs, deps, loaded = env
-    good = _adapter(tmp_path, blobs, "champ")
+    good, _ = _adapter(tmp_path, blobs, "champ")
     promoted = ev.DeploymentPromoted(goal_name="banking77", adapter=good)
     store.run(lambda s: handlers.on_deployment_promoted(_incoming(promoted, "deployment.promoted"), s))
     _apply(store, base_goal)
@@ -199,7 +238,7 @@ def test_a_stale_champion_event_does_not_overwrite_a_newer_one(env, tmp_path):
     from services.evaluator.store import ChampionRow
 
     settings, store, blobs, deps, loaded = env
-    new, old = _adapter(tmp_path, blobs, "new"), _adapter(tmp_path, blobs, "old")
+    (new, _), (old, _) = _adapter(tmp_path, blobs, "new"), _adapter(tmp_path, blobs, "old")
     now = datetime.now(UTC)
     for ref, when in ((new, now), (old, now - timedelta(minutes=5))):
         inc = Incoming(id=uuid7(), type="deployment.promoted", source="t", time=when, subject="banking77",

@@ -218,7 +218,7 @@ class RunStarted(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., goal_name: _Optional[str] = ..., goal_version: _Optional[str] = ..., dataset_name: _Optional[str] = ..., dataset_version: _Optional[str] = ..., attempt: _Optional[int] = ..., world_size: _Optional[int] = ..., use_gpu: _Optional[bool] = ...) -> None: ...
 
 class RunFinished(_message.Message):
-    __slots__ = ("run_id", "goal_name", "goal_version", "dataset_name", "dataset_version", "status", "failure_reason", "adapter", "envelope", "envelope_digest", "curve", "wall_seconds", "metrics", "train_data", "eval_data", "base_model", "method", "labels", "text_field", "label_field", "slice_field", "attempts")
+    __slots__ = ("run_id", "goal_name", "goal_version", "dataset_name", "dataset_version", "status", "failure_reason", "adapter", "envelope", "envelope_digest", "curve", "wall_seconds", "metrics", "train_data", "eval_data", "base_model", "method", "labels", "text_field", "label_field", "slice_field", "attempts", "adapter_signature")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -248,6 +248,7 @@ class RunFinished(_message.Message):
     LABEL_FIELD_FIELD_NUMBER: _ClassVar[int]
     SLICE_FIELD_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     goal_name: str
     goal_version: str
@@ -270,7 +271,8 @@ class RunFinished(_message.Message):
     label_field: str
     slice_field: str
     attempts: int
-    def __init__(self, run_id: _Optional[str] = ..., goal_name: _Optional[str] = ..., goal_version: _Optional[str] = ..., dataset_name: _Optional[str] = ..., dataset_version: _Optional[str] = ..., status: _Optional[str] = ..., failure_reason: _Optional[str] = ..., adapter: _Optional[_Union[ArtifactRef, _Mapping]] = ..., envelope: _Optional[_Union[ArtifactRef, _Mapping]] = ..., envelope_digest: _Optional[str] = ..., curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ..., wall_seconds: _Optional[float] = ..., metrics: _Optional[_Mapping[str, float]] = ..., train_data: _Optional[_Union[ArtifactRef, _Mapping]] = ..., eval_data: _Optional[_Union[ArtifactRef, _Mapping]] = ..., base_model: _Optional[str] = ..., method: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., text_field: _Optional[str] = ..., label_field: _Optional[str] = ..., slice_field: _Optional[str] = ..., attempts: _Optional[int] = ...) -> None: ...
+    adapter_signature: ArtifactRef
+    def __init__(self, run_id: _Optional[str] = ..., goal_name: _Optional[str] = ..., goal_version: _Optional[str] = ..., dataset_name: _Optional[str] = ..., dataset_version: _Optional[str] = ..., status: _Optional[str] = ..., failure_reason: _Optional[str] = ..., adapter: _Optional[_Union[ArtifactRef, _Mapping]] = ..., envelope: _Optional[_Union[ArtifactRef, _Mapping]] = ..., envelope_digest: _Optional[str] = ..., curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ..., wall_seconds: _Optional[float] = ..., metrics: _Optional[_Mapping[str, float]] = ..., train_data: _Optional[_Union[ArtifactRef, _Mapping]] = ..., eval_data: _Optional[_Union[ArtifactRef, _Mapping]] = ..., base_model: _Optional[str] = ..., method: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., text_field: _Optional[str] = ..., label_field: _Optional[str] = ..., slice_field: _Optional[str] = ..., attempts: _Optional[int] = ..., adapter_signature: _Optional[_Union[ArtifactRef, _Mapping]] = ...) -> None: ...
 
 class ChampionComparison(_message.Message):
     __slots__ = ("champion_digest", "test", "statistic", "p_value", "delta", "candidate_accuracy", "champion_accuracy", "rows")
@@ -307,7 +309,7 @@ class ReferenceProfile(_message.Message):
     def __init__(self, table: _Optional[_Union[ArtifactRef, _Mapping]] = ..., rows: _Optional[int] = ..., feature_names: _Optional[_Iterable[str]] = ..., projection_dims: _Optional[int] = ..., projection_seed: _Optional[int] = ...) -> None: ...
 
 class EvalOutcome(_message.Message):
-    __slots__ = ("eval_id", "run_id", "goal_name", "goal_version", "dataset_name", "dataset_version", "adapter", "passed", "criteria", "metrics", "report_json", "report_html", "reference", "champion", "summary", "base_model", "labels", "method")
+    __slots__ = ("eval_id", "run_id", "goal_name", "goal_version", "dataset_name", "dataset_version", "adapter", "passed", "criteria", "metrics", "report_json", "report_html", "reference", "champion", "summary", "base_model", "labels", "method", "adapter_signature")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -333,6 +335,7 @@ class EvalOutcome(_message.Message):
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     eval_id: str
     run_id: str
     goal_name: str
@@ -351,7 +354,8 @@ class EvalOutcome(_message.Message):
     base_model: str
     labels: _containers.RepeatedScalarFieldContainer[str]
     method: str
-    def __init__(self, eval_id: _Optional[str] = ..., run_id: _Optional[str] = ..., goal_name: _Optional[str] = ..., goal_version: _Optional[str] = ..., dataset_name: _Optional[str] = ..., dataset_version: _Optional[str] = ..., adapter: _Optional[_Union[ArtifactRef, _Mapping]] = ..., passed: _Optional[bool] = ..., criteria: _Optional[_Iterable[_Union[Criterion, _Mapping]]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., report_json: _Optional[_Union[ArtifactRef, _Mapping]] = ..., report_html: _Optional[_Union[ArtifactRef, _Mapping]] = ..., reference: _Optional[_Union[ReferenceProfile, _Mapping]] = ..., champion: _Optional[_Union[ChampionComparison, _Mapping]] = ..., summary: _Optional[str] = ..., base_model: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., method: _Optional[str] = ...) -> None: ...
+    adapter_signature: ArtifactRef
+    def __init__(self, eval_id: _Optional[str] = ..., run_id: _Optional[str] = ..., goal_name: _Optional[str] = ..., goal_version: _Optional[str] = ..., dataset_name: _Optional[str] = ..., dataset_version: _Optional[str] = ..., adapter: _Optional[_Union[ArtifactRef, _Mapping]] = ..., passed: _Optional[bool] = ..., criteria: _Optional[_Iterable[_Union[Criterion, _Mapping]]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., report_json: _Optional[_Union[ArtifactRef, _Mapping]] = ..., report_html: _Optional[_Union[ArtifactRef, _Mapping]] = ..., reference: _Optional[_Union[ReferenceProfile, _Mapping]] = ..., champion: _Optional[_Union[ChampionComparison, _Mapping]] = ..., summary: _Optional[str] = ..., base_model: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., method: _Optional[str] = ..., adapter_signature: _Optional[_Union[ArtifactRef, _Mapping]] = ...) -> None: ...
 
 class EvalPassed(_message.Message):
     __slots__ = ("outcome",)

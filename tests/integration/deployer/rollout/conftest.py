@@ -1,8 +1,13 @@
-"""Fixtures for the rollout controller: real SQLite store, blob store and RoutingTable, a fake pool."""
+"""Fixtures for the rollout controller: real SQLite store, blob store and RoutingTable, a fake pool.
+
+Adapters are stored and signed as the trainer does (`tests.support.signed_adapter`); `World.passed`
+carries the trainer's artifact signature, so the deployer admits them unless a test removes it.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -13,8 +18,9 @@ from tuneline.events.v1 import events_pb2 as ev
 
 from services.deployer.controller import Controller
 from services.deployer.domain.routing import RoutingTable
-from services.deployer.handlers import REQUIRED_CRITERIA, on_goal_applied
+from services.deployer.handlers import REQUIRED_CRITERIA, on_eval_passed, on_goal_applied
 from services.deployer.store import MIGRATIONS, SERVICE
+from services.kernel.artifact_signing import ArtifactVerifier
 from services.kernel.blobs import BlobStore
 from services.kernel.events import Incoming
 from services.kernel.goal import Goal, parse_goal
@@ -22,6 +28,7 @@ from services.kernel.ids import uuid7
 from services.kernel.retry import RetryPolicy
 from services.kernel.settings import REPO_ROOT, Settings
 from services.kernel.store import Store
+from tests.support import signed_adapter
 
 M = TypeVar("M", bound=Message)
 
@@ -74,6 +81,9 @@ class World:
         self.routing = RoutingTable()
         self.controller = self.new_controller()
         self.goal = make_goal()
+        self.artifacts = ArtifactVerifier(self.settings)
+        self.on_eval_passed = partial(on_eval_passed, artifacts=self.artifacts)
+        self.signatures: dict[str, ev.ArtifactRef] = {}
 
     def new_controller(self, **options: RetryPolicy) -> Controller:
         return Controller(self.store, self.blobs, self.pool, self.routing, self.settings.path("adapters", "x").parent,
@@ -89,16 +99,22 @@ class World:
             on_goal_applied(incoming(msg), s, controller=self.controller)
 
     def adapter(self, n: int) -> ev.ArtifactRef:
+        """A stored adapter (a LoRA adapter's four files, not a model: the pool is fake), signed by the trainer."""
         folder = self.settings.path("src", str(n), "x").parent
         (folder / "adapter_config.json").write_text(f'{{"n": {n}}}')
         (folder / "adapter_model.safetensors").write_bytes(bytes([n]) * 64)
-        return self.blobs.put_tree([(p, folder / p) for p in ("adapter_config.json", "adapter_model.safetensors")])
+        (folder / "head.safetensors").write_bytes(bytes([n]) * 16)
+        (folder / "labels.json").write_text('{"labels": ["a", "b"]}')
+        tree, signature = signed_adapter(self.settings, self.blobs, folder)
+        self.signatures[tree.digest] = signature
+        return tree
 
     def passed(self, ref: ev.ArtifactRef, passed: bool = True, failing: tuple[str, ...] = ()) -> ev.EvalPassed:
         criteria = [ev.Criterion(name=c, passed=c not in failing, computed=True) for c in REQUIRED_CRITERIA]
         return ev.EvalPassed(outcome=ev.EvalOutcome(
             eval_id=uuid7(), run_id=uuid7(), goal_name=self.goal.name, goal_version=self.goal.version,
-            dataset_version="sha256:ds", adapter=ref, passed=passed, criteria=criteria))
+            dataset_version="sha256:ds", adapter=ref, adapter_signature=self.signatures.get(ref.digest), passed=passed,
+            criteria=criteria))
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from tuneline.serving.v1 import inference_pb2 as pb
 from tuneline.serving.v1 import inference_pb2_grpc as pb_grpc
 
 from services.deployer.entrypoints.admin import AdminServicer
-from services.deployer.handlers import on_eval_passed
 from services.kernel.outbox import emit
 
 pytestmark = pytest.mark.integration
@@ -19,7 +18,7 @@ pytestmark = pytest.mark.integration
 def test_list_and_rollback_over_grpc(world) -> None:
     for n in (1, 2):
         with world.store.session() as s:
-            for out in on_eval_passed(world.incoming(world.passed(world.adapter(n))), s, controller=world.controller):
+            for out in world.on_eval_passed(world.incoming(world.passed(world.adapter(n))), s, controller=world.controller):
                 emit(s, out)
     server = grpc.server(ThreadPoolExecutor(2))
     pb_grpc.add_AdminServicer_to_server(AdminServicer(world.controller, lambda: 7), server)

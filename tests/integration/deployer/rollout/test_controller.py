@@ -14,7 +14,7 @@ from google.protobuf.message import Message
 from tuneline.events.v1 import events_pb2 as ev
 
 from services.deployer.control.background import TICK_S
-from services.deployer.handlers import manual_rollback, on_eval_passed, on_rollback_requested
+from services.deployer.handlers import manual_rollback, on_rollback_requested
 from services.deployer.serving.outcome import ServedOutcome
 from services.deployer.store import RolloutRow
 from services.kernel.errors import IllegalTransition, IntegrityError, InvalidInput, TransientError
@@ -22,17 +22,20 @@ from services.kernel.events import Incoming
 from services.kernel.ids import uuid7
 from services.kernel.outbox import emit
 from services.kernel.retry import RetryPolicy
+from services.kernel.signing import Unauthenticated
 from services.kernel.store import outbox
+from tests.support import signed_adapter
 
 pytestmark = pytest.mark.integration
 M = TypeVar("M", bound=Message)
 Deployment = ev.DeploymentStarted | ev.DeploymentPromoted | ev.DeploymentRolledBack
 
 
-def deliver(w, message: M, handler=on_eval_passed) -> Incoming[M]:
+def deliver(w, message: M, handler=None) -> Incoming[M]:
+    """Hand a message to a deployer handler (eval.passed's by default, with the world's trusted artifact keys)."""
     inc: Incoming[M] = w.incoming(message)
     with w.store.session() as s:
-        for out in handler(inc, s, controller=w.controller):
+        for out in (handler or w.on_eval_passed)(inc, s, controller=w.controller):
             emit(s, out)
     return inc
 
@@ -87,8 +90,13 @@ def test_first_adapter_becomes_champion(world) -> None:
     assert _as(kinds[1][1], ev.DeploymentPromoted).reason == "first model for the goal"
 
 
-@pytest.mark.parametrize("why", ["not passed", "criterion failed", "other goal version", "tampered bytes"])
-def test_unapproved_or_mismatched_adapter_is_refused(world, why: str) -> None:
+REFUSED_AS = {"tampered bytes": IntegrityError, "no artifact signature": Unauthenticated,
+              "another adapter's signature": Unauthenticated, "garbage signature": Unauthenticated,
+              "signature by another key": Unauthenticated, "signature not in the store": Unauthenticated}
+
+
+@pytest.mark.parametrize("why", ["not passed", "criterion failed", "other goal version", *REFUSED_AS])
+def test_unapproved_unsigned_or_mismatched_adapter_is_refused(world, why: str, tmp_path: Path) -> None:
     ref = world.adapter(1)
     message = world.passed(ref)
     if why == "not passed":
@@ -97,11 +105,26 @@ def test_unapproved_or_mismatched_adapter_is_refused(world, why: str) -> None:
         message = world.passed(ref, failing=("ece",))
     elif why == "other goal version":
         message.outcome.goal_version = "sha256:" + "0" * 64
-    else:
+    elif why == "tampered bytes":
         (Path(ref.uri) / "adapter_model.safetensors").write_bytes(b"\x00" * 64)
-    with pytest.raises(IntegrityError if why == "tampered bytes" else InvalidInput):
+    elif why == "no artifact signature":
+        message.outcome.ClearField("adapter_signature")
+    elif why == "another adapter's signature":
+        message.outcome.adapter_signature.CopyFrom(world.signatures[world.adapter(2).digest])
+    elif why == "garbage signature":
+        message.outcome.adapter_signature.CopyFrom(world.blobs.put_bytes(b"{}"))
+    elif why == "signature by another key":
+        stranger = world.settings.replace(keys_dir=tmp_path / "stranger-keys")
+        _, forged = signed_adapter(stranger, world.blobs, world.settings.path("src", "1", "x").parent)
+        message.outcome.adapter_signature.CopyFrom(forged)
+    else:
+        message.outcome.adapter_signature.digest = "sha256:" + "5" * 64
+        message.outcome.adapter_signature.uri = ""
+    with pytest.raises(REFUSED_AS.get(why, InvalidInput)) as refused:
         deliver(world, message)
     assert world.pool.loads == [] and world.routing.get("g") is None and events(world) == []
+    if REFUSED_AS.get(why) is Unauthenticated:
+        assert ref.digest in str(refused.value) and "signature" in str(refused.value)
 
 
 def test_duplicate_eval_passed_refused(world) -> None:
