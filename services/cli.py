@@ -43,10 +43,11 @@ class _BenchGroup(TyperGroup):
 
 
 def _compose() -> None:
-    from services.kernel import commands, token_commands
+    from services.kernel import commands, postgres_commands, token_commands
 
     commands.register(app)
     token_commands.register(app)
+    postgres_commands.register(app)
     for name in SERVICE_CLIS:
         try:
             module = importlib.import_module(f"services.{name}.entrypoints.cli")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services.kernel import broker
+from services.kernel import broker, postgres
 from services.kernel.bus.topics import broker_reachable, ensure_topics
 from services.kernel.settings import Settings
 
@@ -19,14 +19,45 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # noqa: TID251 -- the test process
 
 
 @pytest.fixture(scope="session")
-def kafka_ready() -> str:
-    """The bootstrap of a broker that answers; starts the embedded one when none does."""
+def kafka_ready() -> Iterator[str]:
+    """The bootstrap of a broker that answers; starts the embedded one when none does, and stops it at the end."""
     base = Settings()
+    started = False
     if not broker_reachable(base, 3.0):
         if not base.embedded_kafka:
             pytest.fail(f"Kafka at {base.bootstrap} does not answer")
         broker.start(base)
-    return base.bootstrap
+        started = True
+    yield base.bootstrap
+    if started:
+        broker.stop(base)
+
+
+@pytest.fixture(scope="session")
+def postgres_ready() -> Iterator[Settings]:
+    """Settings of an embedded PostgreSQL server that answers (`tuneline postgres start` in CI, or started here
+    and stopped at the end)."""
+    base = Settings()
+    started = False
+    if not postgres.answering(base):
+        postgres.start(base)
+        started = True
+    yield base
+    if started:
+        postgres.stop(base)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store on each backend: a SQLite file, or a new database on the embedded PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    base: Settings = request.getfixturevalue("postgres_ready")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    postgres.create_database(base, name)
+    yield postgres.url(base, name)
+    postgres.drop_database(base, name)
 
 
 @pytest.fixture

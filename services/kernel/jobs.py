@@ -4,15 +4,24 @@ A handler enqueues a job in its transaction and returns. A `JobRunner` thread in
 executes queued jobs; the job's final status and the events it produces commit in one transaction,
 so a job yields its result events exactly once. A job found `running` at start-up belongs to a
 process that died: it is executed again, and the executor resumes from its own checkpoints.
+
+Several runners may share one store (replicas of a service on PostgreSQL). A claim is a lease: the
+runner's `owner` name and `lease_until`, renewed every third of LEASE_S while the job runs. Claims
+lock the row (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite serialises writers anyway), so two
+runners never claim one job; a running job is taken over only when its lease has expired (its runner
+died), or by a runner of the same owner name (the same service restarted on the same host). A runner
+that lost its lease cannot finish the job: its result is dropped, the new owner's counts.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from datetime import timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -31,6 +40,8 @@ log = logging.getLogger(__name__)
 RUNNER_RETRY = RetryPolicy(attempts=5, base_s=0.2, cap_s=30.0, retry_on=lambda _err: True)
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+# How long a claim holds without renewal: a dead runner's job is taken over this long after its last renewal.
+LEASE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,41 @@ class JobContext:
         ))
 
 
+def _updated(result: sa.Result[Any]) -> int:
+    """How many rows an UPDATE changed."""
+    return int(cast("sa.CursorResult[Any]", result).rowcount)
+
+
+class _Lease:
+    """Renews a claimed job's lease on a thread while the job runs."""
+
+    def __init__(self, store: Store, job_id: str, owner: str, lease_s: float) -> None:
+        self.store, self.job_id, self.owner, self.lease_s = store, job_id, owner, lease_s
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"lease-{job_id[:8]}", daemon=True)
+
+    def __enter__(self) -> _Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._done.wait(self.lease_s / 3):
+            try:
+                held = self.store.run(lambda s: _updated(s.execute(
+                    jobs.update().where(jobs.c.id == self.job_id, jobs.c.owner == self.owner)
+                    .values(lease_until=utcnow() + timedelta(seconds=self.lease_s)))))
+            except Exception as err:  # noqa: BLE001 - the next renewal tries again; the lease is 3 renewals long
+                log.warning("job %s: renewing its lease failed (%s)", self.job_id, err)
+                continue
+            if not held:
+                log.error("job %s: another runner took it over; this run's result will be dropped", self.job_id)
+                return
+
+
 Executor = Callable[[Job, JobContext], Iterable[Outgoing]]
 OnFailure = Callable[[Job, BaseException], Iterable[Outgoing]]
 
@@ -84,24 +130,32 @@ def job_status(session: Session, job_id: str) -> sa.Row[Any] | None:
 class JobRunner:
     """Executes one kind of job, one at a time, on a background thread."""
 
-    def __init__(self, store: Store, kind: str, execute: Executor, on_failure: OnFailure | None = None, max_attempts: int = 3) -> None:
+    def __init__(self, store: Store, kind: str, execute: Executor, on_failure: OnFailure | None = None, max_attempts: int = 3,
+                 owner: str = "", lease_s: float = LEASE_S) -> None:
         self.store, self.kind, self.execute = store, kind, execute
         self.on_failure = on_failure or (lambda _job, _err: ())
         self.max_attempts = max_attempts
+        # The same service on the same host keeps its name across restarts, so it resumes its own job at once.
+        self.owner, self.lease_s = owner or f"{socket.gethostname()}/{store.service}", lease_s
         self.wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _claim(self) -> Job | None:
         def claim(s: Session) -> Job | None:
+            now = utcnow()
+            abandoned = sa.and_(jobs.c.status == RUNNING, sa.or_(
+                jobs.c.owner == self.owner, jobs.c.lease_until.is_(None), jobs.c.lease_until < now))
             # `running` first: a job interrupted by a crash resumes before new work starts.
             row = s.execute(
-                sa.select(jobs).where(jobs.c.kind == self.kind, jobs.c.status.in_([RUNNING, QUEUED]))
-                .order_by(jobs.c.status.desc(), jobs.c.created_at).limit(1)
+                sa.select(jobs).where(jobs.c.kind == self.kind, sa.or_(jobs.c.status == QUEUED, abandoned))
+                .order_by(jobs.c.status.desc(), jobs.c.created_at).limit(1).with_for_update(skip_locked=True)
             ).first()
             if row is None:
                 return None
-            s.execute(jobs.update().where(jobs.c.id == row.id).values(status=RUNNING, attempts=row.attempts + 1, updated_at=utcnow()))
+            s.execute(jobs.update().where(jobs.c.id == row.id).values(
+                status=RUNNING, attempts=row.attempts + 1, owner=self.owner, lease_until=now + timedelta(seconds=self.lease_s),
+                updated_at=now))
             return Job(row.id, row.kind, row.key, row.payload, row.attempts + 1, row.traceparent)
 
         return self.store.run(claim)
@@ -113,7 +167,8 @@ class JobRunner:
             return False
         with continued_span(SPAN_JOB.format(kind=self.kind), job.traceparent, **{"tuneline.job.id": job.id}):
             try:
-                events = list(self.execute(job, JobContext(self.store, job, self._stop)))
+                with _Lease(self.store, job.id, self.owner, self.lease_s):
+                    events = list(self.execute(job, JobContext(self.store, job, self._stop)))
             except Exception as err:  # noqa: BLE001 - recorded on the job, retried or failed for good
                 self._failed(job, err)
                 return True
@@ -127,19 +182,25 @@ class JobRunner:
         final = isinstance(err, PermanentError) or job.attempts >= self.max_attempts
         log.error("job %s (%s) attempt %d failed: %s%s", job.id, self.kind, job.attempts, err, "" if final else "; retrying")
         if not final:
-            self.store.run(lambda s: s.execute(jobs.update().where(jobs.c.id == job.id).values(status=QUEUED, error=str(err)[:4000])))
+            self.store.run(lambda s: s.execute(jobs.update().where(jobs.c.id == job.id, jobs.c.owner == self.owner).values(
+                status=QUEUED, error=str(err)[:4000], owner="", lease_until=None)))
             return
         self._finish(job, FAILED, list(self.on_failure(job, err)), str(err))
 
     def _finish(self, job: Job, status: str, events: list[Outgoing], error: str) -> None:
-        def finish(s: Session) -> None:
-            s.execute(jobs.update().where(jobs.c.id == job.id).values(
-                status=status, error=error[:4000], progress=1.0 if status == SUCCEEDED else 0.0, updated_at=utcnow()
-            ))
-            for out in events:
-                emit(s, out)
+        def finish(s: Session) -> bool:
+            # Only the lease holder's result counts: one job, one outcome, however many runners tried it.
+            held = _updated(s.execute(jobs.update().where(jobs.c.id == job.id, jobs.c.owner == self.owner, jobs.c.status == RUNNING).values(
+                status=status, error=error[:4000], progress=1.0 if status == SUCCEEDED else 0.0, lease_until=None,
+                updated_at=utcnow()
+            )))
+            if held:
+                for out in events:
+                    emit(s, out)
+            return bool(held)
 
-        self.store.run(finish)
+        if not self.store.run(finish):
+            log.error("job %s (%s): another runner holds it now; this run's %s result is dropped", job.id, self.kind, status)
 
     def _escalate(self, gave_up: RetriesExhausted) -> None:
         # A job's own failures are handled in run_once; this is the store refusing claims or results.

@@ -31,8 +31,17 @@ _SOURCE_PLACEHOLDER = "-"
 RELAY_RETRY = RetryPolicy(attempts=8, base_s=0.1, cap_s=10.0, retry_on=lambda _err: True)
 
 
+# PostgreSQL assigns `seq` at insert time, not at commit: two transactions that emit could commit in
+# the other order, and a relay reading between the commits would send the later event first. Emitting
+# transactions therefore take this transaction-scoped advisory lock first, so they commit one after
+# the other in `seq` order. (SQLite's BEGIN IMMEDIATE already serialises every writer.)
+OUTBOX_LOCK = 0x74756E656C696E65  # "tuneline"
+
+
 def emit(session: Session, out: Outgoing) -> str:
     """Add an event to the outbox in the caller's transaction; returns its ce_id."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": OUTBOX_LOCK})
     record = encode(out, topic=out.event, source=_SOURCE_PLACEHOLDER, trace_headers=current_trace_headers())
     session.execute(
         outbox.insert().values(

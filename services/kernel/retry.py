@@ -4,9 +4,10 @@ Every loop that retries (a consumer's transaction, a store transaction, the outb
 letter's send, the deployer's background writes) goes through a `RetryPolicy`:
 
 - **Classification.** Only transient errors are retried: `TransientError`, a database that is locked,
-  busy, lost its connection or lost a serialization race, a Kafka error the client marks retriable,
-  timeouts and refused connections. Everything else — `PermanentError`, `ConfigError`, and plain bugs
-  (`TypeError`, `KeyError`, ...) — fails at once: retrying a bug only delays the dead letter.
+  busy, lost its connection or lost a serialization race, a connection pool with no free connection
+  in time, a Kafka error the client marks retriable, timeouts and refused connections. Everything
+  else — `PermanentError`, `ConfigError`, and plain bugs (`TypeError`, `KeyError`, ...) — fails at
+  once: retrying a bug only delays the dead letter.
 - **Backoff.** Exponential from `base_s`, capped at `cap_s`, with "equal jitter" (half the delay
   fixed, half random) so that processes retrying the same broker or database spread out, while no
   retry ever collapses to zero wait.
@@ -29,6 +30,7 @@ from typing import TypeVar
 from confluent_kafka import KafkaError, KafkaException
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from services.kernel.errors import PermanentError, TransientError, TunelineError
 
@@ -42,7 +44,7 @@ def is_transient(err: BaseException) -> bool:
     """Whether retrying the same work may succeed (see the module docstring for the classes)."""
     if isinstance(err, PermanentError):
         return False
-    if isinstance(err, TransientError | OperationalError | TimeoutError | ConnectionError):
+    if isinstance(err, TransientError | OperationalError | PoolTimeout | TimeoutError | ConnectionError):
         return True
     if isinstance(err, SQLIntegrityError):
         # A unique key taken by a concurrent writer between our read and our write: the retry

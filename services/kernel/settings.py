@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     namespace: str = ""
     # Stores: "{service}" is replaced by the service name; empty means one SQLite file per service.
     store_url: str = ""
+    # Connections per store, and how long a transaction waits for one before retrying.
+    store_pool_size: int = Field(8, ge=1)
+    store_pool_timeout_s: float = Field(30.0, gt=0.0)
+    # The embedded PostgreSQL server (`tuneline postgres start`, services.kernel.postgres) listens here.
+    postgres_port: int = 55432
     # Artifacts: a local folder or any fsspec URL (s3://bucket/prefix); empty means state_dir/artifacts.
     artifact_root: str = ""
     # Consumers: retries for transient errors before a message is dead-lettered.

@@ -1,5 +1,9 @@
 """Each service's store: SQLAlchemy over SQLite (WAL) by default, PostgreSQL by URL.
 
+The same code runs on both (tests/integration/kernel/test_store_contract.py runs one contract over
+each): the outbox keeps commit order on PostgreSQL (services.kernel.outbox), jobs are leased
+(services.kernel.jobs).
+
 The kernel's own tables (inbox, outbox, jobs here; goals in services.kernel.goals) and each
 service's are made by alembic revisions, which `Store.open` runs (services.kernel.migrations).
 """
@@ -72,6 +76,9 @@ jobs = sa.Table(
     sa.Column("traceparent", sa.String(200), nullable=False, default=""),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # The runner that claimed it and until when the claim holds (services.kernel.jobs).
+    sa.Column("owner", sa.String(200), nullable=False, server_default=""),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
     sa.UniqueConstraint("kind", "key", name="uq_tuneline_jobs_kind_key"),
 )
 
@@ -80,11 +87,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _sqlite_engine(url: str) -> sa.Engine:
+def _sqlite_engine(url: str, pool_size: int, pool_timeout_s: float) -> sa.Engine:
     path = sa.engine.make_url(url).database
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=8)
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=pool_size,
+                              pool_timeout=pool_timeout_s)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
@@ -106,26 +114,30 @@ def _sqlite_engine(url: str) -> sa.Engine:
     return engine
 
 
-def make_engine(url: str) -> sa.Engine:
-    """An engine for a store URL: SQLite tuned for concurrent writers, anything else as given."""
+def make_engine(url: str, pool_size: int = 8, pool_timeout_s: float = 30.0) -> sa.Engine:
+    """An engine for a store URL: SQLite tuned for concurrent writers, anything else as given.
+
+    At most `pool_size` connections (and as many again in overflow); a caller that waits longer than
+    `pool_timeout_s` for one gets sqlalchemy's TimeoutError, which the store's retry policy retries.
+    """
     if url.startswith("sqlite"):
-        return _sqlite_engine(url)
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=8)
+        return _sqlite_engine(url, pool_size, pool_timeout_s)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, pool_timeout=pool_timeout_s)
 
 
 class Store:
     """A service's database: migrations, and sessions that are one transaction each."""
 
-    def __init__(self, url: str, service: str) -> None:
+    def __init__(self, url: str, service: str, pool_size: int = 8, pool_timeout_s: float = 30.0) -> None:
         self.url = url
         self.service = service
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size, pool_timeout_s)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
     def open(cls, settings: Settings, service: str, migrations: Path | None = None) -> Store:
         """Open a service's store and bring its schema up to date (`migrations`: its revisions' folder)."""
-        store = cls(settings.store_url_for(service), service)
+        store = cls(settings.store_url_for(service), service, settings.store_pool_size, settings.store_pool_timeout_s)
         store.migrate(migrations)
         return store
 

@@ -87,6 +87,8 @@ def child_env(settings: Settings) -> dict[str, str]:
     env.update(grpc_env(settings))
     if settings.at_rest_key_file:
         env["TUNELINE_AT_REST_KEY_FILE"] = str(settings.at_rest_key_file)
+    if settings.store_url:
+        env["TUNELINE_STORE_URL"] = settings.store_url
     return env
 
 

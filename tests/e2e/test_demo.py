@@ -11,11 +11,13 @@ import csv
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from services.kernel import broker
+from services.kernel import broker, postgres
 from services.kernel.sealing import MAGIC
 from services.kernel.settings import Settings
 from services.kernel.telemetry import read_spans
@@ -75,9 +77,12 @@ def test_quick_demo_runs_the_whole_loop(tmp_path: Path, kafka_ready: str) -> Non
 
 
 @pytest.mark.timeout(1700)
-def test_quick_demo_passes_with_security_on(tmp_path: Path) -> None:
-    """`demo --quick --secure`: its own broker with SASL_SSL and ACLs (each service its own identity),
-    mTLS and scoped tokens on both gRPC servers, artifacts sealed at rest; the same stages pass."""
+def test_quick_demo_passes_with_security_on_and_postgresql_stores(tmp_path: Path, postgres_ready: Settings) -> None:
+    """`demo --quick --secure --store URL`: its own broker with SASL_SSL and ACLs (each service its own
+    identity), mTLS and scoped tokens on both gRPC servers, artifacts sealed at rest, every service's
+    store on the PostgreSQL server; the same stages pass."""
+    prefix = f"e2e_{uuid.uuid4().hex[:8]}"
+    postgres.create_service_databases(postgres_ready, prefix)
     kafka_port, controller_port, deployer_port, monitor_port = free_ports(4)
     settings = Settings(state_dir=tmp_path / "state", kafka_port=kafka_port, kafka_controller_port=controller_port,
                         deployer_address=f"127.0.0.1:{deployer_port}", monitor_address=f"127.0.0.1:{monitor_port}")
@@ -85,8 +90,11 @@ def test_quick_demo_passes_with_security_on(tmp_path: Path) -> None:
                        TUNELINE_KAFKA_CONTROLLER_PORT=str(controller_port))
     for name in ("TUNELINE_ARTIFACT_ROOT", "TUNELINE_KAFKA_BOOTSTRAP"):
         env.pop(name)
-    _run_demo(tmp_path, settings, env, "--secure")
+    _run_demo(tmp_path, settings, env, "--secure", "--store", postgres.store_url(postgres_ready, prefix))
     [run] = (settings.state_dir / "demo").iterdir()
+    assert not (run / "stores").exists(), "no SQLite store: every service kept its state in PostgreSQL"
+    with psycopg.connect(postgres.url(postgres_ready, f"{prefix}_deployer").replace("+psycopg", "")) as conn:
+        assert conn.execute("SELECT count(*) FROM tuneline_outbox").fetchone()[0] > 0  # type: ignore[index]
     assert broker.is_secure(settings), "the demo's broker ran with SASL_SSL and ACLs"
     assert (run / "tls" / "client.env").is_file() and (run / "keys" / "at-rest.key").is_file()
     stored = [p for p in (run / "artifacts").rglob("*") if p.is_file() and not p.name.startswith(".partial")]

@@ -52,12 +52,33 @@ def _as_operator_on_own_secure_stack(settings: Settings) -> Settings:
     return client_settings(settings)
 
 
-def up(secure: bool = SecureOption) -> None:
+StoreOption = typer.Option("", "--store", help="The services' stores: a SQLAlchemy URL ({service} stands for the service "
+                           "name), or `postgres` for the embedded PostgreSQL server (started if needed). Default: "
+                           "TUNELINE_STORE_URL, else one SQLite file per service.")
+
+
+def _with_store(base: Settings, settings: Settings, store: str, prefix: str = "tuneline") -> tuple[Settings, bool]:
+    """`settings` with the stores `--store` names; and whether the embedded PostgreSQL was started for them."""
+    if not store:
+        return settings, False
+    if store != "postgres":
+        return settings.replace(store_url=store), False
+    from services.kernel import postgres
+
+    started = not postgres.answering(base)
+    if started:
+        with console.status("starting PostgreSQL..."):
+            postgres.start(base)
+    postgres.create_service_databases(base, prefix)
+    return settings.replace(store_url=postgres.store_url(base, prefix)), started
+
+
+def up(secure: bool = SecureOption, store: str = StoreOption) -> None:
     """Start the broker (unless external) and the five services in the background; wait until healthy."""
     base = Settings()
     from services.stack import processes
 
-    s = _secured(base, secure)
+    s, _ = _with_store(base, _secured(base, secure), store)
     with console.status("starting the broker and the services..."):
         states = processes.up(s, kafka=_secure_kafka(base, secure))
     _print_states(states)
@@ -69,11 +90,15 @@ def up(secure: bool = SecureOption) -> None:
                       f". {s.state_dir / 'tls' / 'client.env'}; set +a")
 
 
-def down(keep_broker: bool = typer.Option(False, help="Leave the Kafka broker running.")) -> None:
-    """Stop the services cleanly (and the embedded broker)."""
+def down(keep_broker: bool = typer.Option(False, help="Leave the Kafka broker (and the embedded PostgreSQL) running.")) -> None:
+    """Stop the services cleanly (and the embedded broker and PostgreSQL server)."""
+    from services.kernel import postgres
     from services.stack import processes
 
-    stopped = processes.down(Settings(), stop_broker=not keep_broker)
+    s = Settings()
+    stopped = processes.down(s, stop_broker=not keep_broker)
+    if not keep_broker and postgres.stop(s):
+        stopped.append("postgres")
     console.print(f"stopped {', '.join(stopped) if stopped else 'no services'}")
 
 
@@ -96,7 +121,7 @@ def _print_states(states: list) -> None:  # type: ignore[type-arg]
 
 def demo(quick: bool = typer.Option(False, "--quick", help="Train on a slice with one epoch: a few minutes."),
          keep: bool = typer.Option(False, help="Leave the services (and a broker the demo started) running afterwards."),
-         secure: bool = SecureOption) -> None:
+         secure: bool = SecureOption, store: str = StoreOption) -> None:
     """The whole loop on real data: ingest, training, the gate, a canary, drift and a rollback."""
     from services.kernel import broker
     from services.stack import processes
@@ -109,7 +134,9 @@ def demo(quick: bool = typer.Option(False, "--quick", help="Train on a slice wit
     if base.embedded_kafka:
         with console.status("starting Kafka..."):
             broker.start(base, secure=secure)
-    s = _secured(demo_settings(base), secure)
+    run = demo_settings(base)
+    # With PostgreSQL, each demo run gets databases of its own, as it gets a state folder of its own.
+    s, started_postgres = _with_store(base, _secured(run, secure), store, prefix=run.namespace.strip(".").replace("-", "_"))
     setup_telemetry("demo", s)
     console.print(f"[bold]Tuneline demo[/] — state {s.state_dir}, topics {s.namespace}tuneline.*")
     with console.status("starting ingest, trainer, evaluator, deployer and monitor..."):
@@ -123,6 +150,10 @@ def demo(quick: bool = typer.Option(False, "--quick", help="Train on a slice wit
             processes.down(s, stop_broker=False)
             if started_broker:  # a broker someone else started (tuneline up, a test session) stays up
                 broker.stop(base)
+            if started_postgres:
+                from services.kernel import postgres
+
+                postgres.stop(base)
     print_summary(console, runner.state, f"tuneline trace {runner.state.trace_id} --state-dir {s.state_dir}")
     raise typer.Exit(0 if ok else 1)
 
