@@ -7,6 +7,12 @@ state folder, and waits until it answers metadata requests. Starting twice leave
 `start(..., secure=True)` runs the same broker with SASL_SSL, SCRAM and ACLs (services.kernel.broker_security).
 The mode is part of the broker's state: storage formatted one way is never started the other way, so
 a plaintext broker's data is never opened up by a secure start's absence of ACLs, or the reverse.
+
+`start(..., brokers=3)` runs a three-node KRaft cluster instead (each node broker and controller, a
+static quorum of the three; node i under state_dir/kafka/node-<i> on kafka_port + 2(i-1)), with
+replication 3 and min.insync.replicas 2 for every topic, so that an acknowledged event survives a
+node lost. The size is part of the state too (state_dir/kafka/brokers): every later command and
+service on that state folder sees the whole cluster. The secure mode runs on one node only.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pathlib import Path
 
 from services.kernel import liveness
 from services.kernel.broker_security import PROTOCOL, SecureKafka, write_private
-from services.kernel.bus.topics import broker_reachable
+from services.kernel.bus.topics import broker_reachable, brokers_registered
 from services.kernel.errors import ConfigError, DependencyMissing, TransientError
 from services.kernel.settings import REPO_ROOT, Settings
 
@@ -42,14 +48,30 @@ class BrokerStatus:
     log_file: Path
     answering: bool
     secure: bool = False
+    brokers: int = 1
+    nodes_running: int = 0
 
 
 def _home(settings: Settings) -> Path:
     return settings.state_dir / "kafka"
 
 
-def _pid_file(settings: Settings) -> Path:
-    return _home(settings) / "broker.pid"
+def _nodes(settings: Settings) -> range:
+    return range(1, settings.embedded_brokers + 1)
+
+
+def _node_home(settings: Settings, node: int) -> Path:
+    """A node's folder: the cluster's own for a single node (the layout before clusters), node-<i> in a cluster."""
+    return _home(settings) if settings.embedded_brokers == 1 else _home(settings) / f"node-{node}"
+
+
+def _pid_file(settings: Settings, node: int = 1) -> Path:
+    return _node_home(settings, node) / "broker.pid"
+
+
+def node_ports(settings: Settings, node: int) -> tuple[int, int]:
+    """A node's client and controller ports."""
+    return settings.kafka_port + 2 * (node - 1), settings.kafka_controller_port + 2 * (node - 1)
 
 
 def _mode_file(settings: Settings) -> Path:
@@ -59,7 +81,7 @@ def _mode_file(settings: Settings) -> Path:
 
 def formatted_mode(settings: Settings) -> str | None:
     """How the broker's storage was formatted: "PLAINTEXT", "SASL_SSL", or None before the first start."""
-    if not (_home(settings) / "data" / "meta.properties").exists():
+    if not (_node_home(settings, 1) / "data" / "meta.properties").exists():
         return None
     marker = _mode_file(settings)
     return marker.read_text().strip() if marker.exists() else "PLAINTEXT"
@@ -119,10 +141,14 @@ def _java_cmd(settings: Settings, jars: Path, *args: str) -> list[str]:
             f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.yaml'}", "-cp", f"{jars}/*", *args]
 
 
-def _render_config(settings: Settings, secure: SecureKafka | None) -> Path:
-    home = _home(settings)
+def _render_config(settings: Settings, secure: SecureKafka | None, node: int = 1) -> Path:
+    home = _node_home(settings, node)
+    port, controller_port = node_ports(settings, node)
+    voters = ",".join(f"{n}@127.0.0.1:{node_ports(settings, n)[1]}" for n in _nodes(settings))
+    replication = min(settings.embedded_brokers, 3)
     text = (KAFKA_DIR / "server.properties.template").read_text().format(
-        port=settings.kafka_port, controller_port=settings.kafka_controller_port, data_dir=home / "data"
+        port=port, controller_port=controller_port, data_dir=home / "data", node_id=node, voters=voters,
+        replication=replication, min_isr=2 if replication >= 3 else 1,
     )
     path = home / "server.properties"
     if secure is None:
@@ -132,12 +158,20 @@ def _render_config(settings: Settings, secure: SecureKafka | None) -> Path:
     return path
 
 
-def _format_storage(settings: Settings, jars: Path, config: Path, secure: SecureKafka | None) -> None:
-    if (_home(settings) / "data" / "meta.properties").exists():
+def _cluster_id(settings: Settings) -> str:
+    """The id every node of this state folder's cluster is formatted with (made once)."""
+    path = _home(settings) / "cluster-id"
+    if not path.exists():
+        path.write_text(uuid.uuid4().hex[:22])
+    return path.read_text().strip()
+
+
+def _format_storage(settings: Settings, jars: Path, config: Path, secure: SecureKafka | None, node: int = 1) -> None:
+    if (_node_home(settings, node) / "data" / "meta.properties").exists():
         return
     # The mode first: storage that exists is then never taken for the other mode, even after a failed format.
     _mode_file(settings).write_text(PROTOCOL if secure else "PLAINTEXT")
-    cluster_id = uuid.uuid4().hex[:22]
+    cluster_id = _cluster_id(settings)
     # Secure: every identity's SCRAM credential is in the metadata log before the broker first listens.
     users = secure.scram_args() if secure else []
     done = subprocess.run(_java_cmd(settings, jars, STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(config), *users),
@@ -160,88 +194,126 @@ def _reap(pid: int) -> None:
         pass
 
 
-def read_pid(settings: Settings) -> int | None:
-    """The pid of our broker process, if it is alive."""
+def node_pid(settings: Settings, node: int) -> int | None:
+    """The pid of one node's broker process, if it is alive."""
     try:
-        pid = int(_pid_file(settings).read_text().strip())
+        pid = int(_pid_file(settings, node).read_text().strip())
     except (OSError, ValueError):
         return None
     return pid if _pid_alive(pid) else None
 
 
+def read_pid(settings: Settings) -> int | None:
+    """The pid of our broker process (the first live node of a cluster), if one is alive."""
+    return next((pid for pid in (node_pid(settings, n) for n in _nodes(settings)) if pid is not None), None)
+
+
 def status(settings: Settings) -> BrokerStatus:
     """Where the broker is and whether it answers."""
-    home = _home(settings)
+    home = _node_home(settings, 1)
     return BrokerStatus(
         running=read_pid(settings) is not None, pid=read_pid(settings), bootstrap=settings.bootstrap,
         data_dir=home / "data", log_file=home / "broker.log", answering=broker_reachable(management_settings(settings), 2.0),
-        secure=is_secure(settings),
+        secure=is_secure(settings), brokers=settings.embedded_brokers,
+        nodes_running=sum(node_pid(settings, n) is not None for n in _nodes(settings)),
     )
 
 
-def start(settings: Settings, timeout_s: float = 90.0, secure: bool = False) -> BrokerStatus:
-    """Start the embedded broker unless ours already runs; wait until it answers metadata requests.
+def _made_size(settings: Settings) -> int | None:
+    """The size of the cluster this state folder holds once its storage is formatted (None before)."""
+    try:
+        size = int((_home(settings) / "brokers").read_text())
+    except (OSError, ValueError):
+        size = 1  # a single node formatted before clusters existed has no size file
+    formatted = _node_home(settings.replace(kafka_brokers=size), 1) / "data" / "meta.properties"
+    return size if formatted.exists() else None
+
+
+def _sized(settings: Settings, brokers: int | None, secure: bool) -> Settings:
+    """The settings of the cluster to start: `brokers` nodes, checked against what the state folder holds."""
+    made = _made_size(settings)
+    wanted = brokers or settings.kafka_brokers or made or 1
+    if made is not None and made != wanted:
+        raise ConfigError(f"the Kafka cluster under {_home(settings)} has {made} node(s); it cannot be started with {wanted}",
+                          hint=f"start it with --brokers {made}, use another TUNELINE_STATE_DIR (and ports), or stop it "
+                               f"and delete {_home(settings)} to start over (its events are lost)")
+    if secure and wanted > 1:
+        raise ConfigError("the secure embedded broker runs on one node only",
+                          hint="start it without --brokers, or point TUNELINE_KAFKA_BOOTSTRAP at a secured cluster")
+    _home(settings).mkdir(parents=True, exist_ok=True)
+    (_home(settings) / "brokers").write_text(str(wanted))
+    return settings.replace(kafka_brokers=wanted)
+
+
+def start(settings: Settings, timeout_s: float = 90.0, secure: bool = False, brokers: int | None = None) -> BrokerStatus:
+    """Start the embedded broker (every node of the cluster) unless ours already runs; wait until it answers.
 
     `secure`: SASL_SSL with SCRAM and ACLs, its credentials made on first use under state_dir/kafka-secure.
+    `brokers`: the cluster's size on its first start (later starts find it in the state folder).
     """
     if not settings.embedded_kafka:
         raise ConfigError(f"TUNELINE_KAFKA_BOOTSTRAP={settings.kafka_bootstrap} points at an external cluster; "
                           "there is no embedded broker to start")
+    settings = _sized(settings, brokers, secure)
     _check_mode(settings, secure)
     credentials = SecureKafka.of(settings) if secure else None
     if credentials:
         credentials.prepare()
-    if read_pid(settings) is None:
-        if broker_reachable(settings, 1.0) or (credentials and broker_reachable(credentials.as_identity(settings, "admin"), 1.0)):
-            raise ConfigError(f"something else already listens on {settings.bootstrap}",
-                              hint="stop it, or set TUNELINE_KAFKA_PORT to a free port")
-        _launch(settings, credentials)
+    if read_pid(settings) is None and (broker_reachable(settings, 1.0) or (
+            credentials and broker_reachable(credentials.as_identity(settings, "admin"), 1.0))):
+        raise ConfigError(f"something else already listens on {settings.bootstrap}",
+                          hint="stop it, or set TUNELINE_KAFKA_PORT to a free port")
+    for node in _nodes(settings):
+        if node_pid(settings, node) is None:
+            _launch(settings, credentials, node)
     _wait_answering(management_settings(settings), timeout_s)
     return status(settings)
 
 
-def _launch(settings: Settings, secure: SecureKafka | None) -> None:
+def _launch(settings: Settings, secure: SecureKafka | None, node: int = 1) -> None:
     jars = ensure_jars(settings)
-    home = _home(settings)
+    home = _node_home(settings, node)
     (home / "data").mkdir(parents=True, exist_ok=True)
-    config = _render_config(settings, secure)
-    _format_storage(settings, jars, config, secure)
+    config = _render_config(settings, secure, node)
+    _format_storage(settings, jars, config, secure, node)
     log = open(home / "broker.log", "ab")
     proc = subprocess.Popen(_java_cmd(settings, jars, MAIN_CLASS, str(config)), stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True, cwd=home)
-    _pid_file(settings).write_text(str(proc.pid))
+    _pid_file(settings, node).write_text(str(proc.pid))
 
 
 def _wait_answering(settings: Settings, timeout_s: float) -> None:
+    """Until the cluster answers with every node registered (a cluster elects its controller first)."""
     deadline = time.monotonic() + timeout_s
+    log = _node_home(settings, 1) / "broker.log"
     while time.monotonic() < deadline:
-        if broker_reachable(settings, 1.0):
+        if broker_reachable(settings, 1.0) and brokers_registered(settings) >= settings.embedded_brokers:
             return
         if read_pid(settings) is None:
-            raise TransientError(f"the Kafka broker exited during start-up; see {_home(settings) / 'broker.log'}")
+            raise TransientError(f"the Kafka broker exited during start-up; see {log}")
         time.sleep(0.3)
-    raise TransientError(f"the Kafka broker did not answer within {timeout_s:.0f}s; see {_home(settings) / 'broker.log'}")
+    raise TransientError(f"the Kafka broker did not answer within {timeout_s:.0f}s; see {log}")
 
 
 def stop(settings: Settings, timeout_s: float = 30.0) -> bool:
-    """Stop our broker cleanly (SIGTERM, then SIGKILL after the timeout); returns whether one ran."""
-    pid = read_pid(settings)
-    if pid is None:
-        _pid_file(settings).unlink(missing_ok=True)
-        return False
-    os.kill(pid, signal.SIGTERM)
+    """Stop every node cleanly (SIGTERM, then SIGKILL after the timeout); returns whether one ran."""
+    pids = {n: node_pid(settings, n) for n in _nodes(settings)}
+    for pid in pids.values():
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and _pid_alive(pid):
+    while time.monotonic() < deadline and any(p is not None and _pid_alive(p) for p in pids.values()):
         time.sleep(0.2)
-    if _pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
-    _pid_file(settings).unlink(missing_ok=True)
-    return True
+    for node, pid in pids.items():
+        if pid is not None and _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        _pid_file(settings, node).unlink(missing_ok=True)
+    return any(p is not None for p in pids.values())
 
 
-def kill(settings: Settings) -> int | None:
-    """SIGKILL our broker (fault tests only); returns the pid killed."""
-    pid = read_pid(settings)
+def kill(settings: Settings, node: int = 1) -> int | None:
+    """SIGKILL one node's broker (fault tests only); returns the pid killed."""
+    pid = node_pid(settings, node)
     if pid is not None:
         os.kill(pid, signal.SIGKILL)
         while _pid_alive(pid):

@@ -32,14 +32,18 @@ StateDir = typer.Option(None, "--state-dir", help="State folder (default: TUNELI
 @kafka_app.command("start")
 def kafka_start(state_dir: str | None = StateDir,
                 secure: bool = typer.Option(False, "--secure", help="SASL_SSL (SCRAM-SHA-512) and ACLs; credentials "
-                                            "under the state folder's kafka-secure/.")) -> None:
-    """Start the broker in the background (idempotent) and create the Tuneline topics."""
+                                            "under the state folder's kafka-secure/."),
+                brokers: int = typer.Option(0, "--brokers", min=0, max=5, help="Nodes of a new cluster (3: replication 3, "
+                                            "min.insync.replicas 2); later starts find the size in the state folder.")) -> None:
+    """Start the broker (every node) in the background (idempotent) and create the Tuneline topics."""
     s = _settings(state_dir)
     with console.status("starting Kafka (the first start resolves the broker jars with Maven)..."):
-        st = broker.start(s, secure=secure)
+        st = broker.start(s, secure=secure, brokers=brokers or None)
+        s = s.replace(kafka_brokers=st.brokers)
         created = ensure_topics(broker.management_settings(s))
         acls = SecureKafka.of(s).provision(s) if secure else 0
-    console.print(f"Kafka is up at [bold]{st.bootstrap}[/] (pid {st.pid}); data {st.data_dir}; log {st.log_file}")
+    nodes = f"{st.brokers} nodes, " if st.brokers > 1 else ""
+    console.print(f"Kafka is up at [bold]{st.bootstrap}[/] ({nodes}pid {st.pid}); data {st.data_dir}; log {st.log_file}")
     if created:
         console.print(f"created {len(created)} topics")
     if secure:
@@ -70,7 +74,7 @@ def kafka_status(state_dir: str | None = StateDir) -> None:
     s = _settings(state_dir)
     st = broker.status(s)
     where = "external cluster" if not s.embedded_kafka else f"pid {st.pid}" if st.running else "not running"
-    mode = "; SASL_SSL with ACLs" if st.secure else ""
+    mode = ("; SASL_SSL with ACLs" if st.secure else "") + (f"; {st.nodes_running} of {st.brokers} nodes running" if st.brokers > 1 else "")
     console.print(f"Kafka {st.bootstrap}: {'answering' if st.answering else 'not answering'} ({where}{mode}); data {st.data_dir}")
     raise typer.Exit(0 if st.answering else 1)
 

@@ -32,7 +32,11 @@ class Settings(BaseSettings):
     kafka_heap: str = "512m"
     kafka_jars_dir: Path = REPO_ROOT / "deploy" / "kafka" / "target" / "libs"
     kafka_partitions: int = 3
-    kafka_replication: int = 1
+    # Replicas per topic; 0: the embedded cluster's size up to 3, or the external cluster's default.
+    kafka_replication: int = Field(0, ge=0)
+    # Nodes of the embedded cluster; 0: as many as `tuneline kafka start --brokers N` made (1 by default).
+    # Node i (from 0) listens on kafka_port + 2i, its controller on kafka_controller_port + 2i.
+    kafka_brokers: int = Field(0, ge=0, le=5)
     # Kafka client security, named as librdkafka names them (TUNELINE_KAFKA_SECURITY_PROTOCOL is
     # librdkafka's security.protocol, and so on); empty means a plaintext, unauthenticated connection.
     # `tuneline kafka start --secure` writes these for each service under state_dir/kafka-secure.
@@ -132,7 +136,7 @@ class Settings(BaseSettings):
     @property
     def bootstrap(self) -> str:
         """The Kafka bootstrap servers everything connects to."""
-        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+        return self.kafka_bootstrap or ",".join(f"127.0.0.1:{self.kafka_port + 2 * i}" for i in range(self.embedded_brokers))
 
     @property
     def embedded_kafka(self) -> bool:
@@ -151,6 +155,23 @@ class Settings(BaseSettings):
     def group(self, consumer: str) -> str:
         """The Kafka consumer group of a named consumer."""
         return f"{self.namespace}tuneline-{consumer}"
+
+    @property
+    def embedded_brokers(self) -> int:
+        """How many nodes the embedded cluster has: kafka_brokers, else what its state folder records, else 1."""
+        if self.kafka_brokers:
+            return self.kafka_brokers
+        try:
+            return int((self.state_dir / "kafka" / "brokers").read_text())
+        except (OSError, ValueError):
+            return 1
+
+    @property
+    def replication(self) -> int:
+        """Replicas of a new topic: kafka_replication, else the embedded cluster's size up to 3, else the broker's default (-1)."""
+        if self.kafka_replication:
+            return self.kafka_replication
+        return min(self.embedded_brokers, 3) if self.embedded_kafka else -1
 
     def store_url_for(self, service: str) -> str:
         """The SQLAlchemy URL of a service's store."""

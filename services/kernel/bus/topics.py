@@ -51,6 +51,14 @@ def broker_reachable(settings: Settings, timeout_s: float = 2.0) -> bool:
         return False
 
 
+def brokers_registered(settings: Settings, timeout_s: float = 2.0) -> int:
+    """How many brokers the cluster's metadata lists now (0 when it does not answer)."""
+    try:
+        return len(admin(settings, logger=_quiet).list_topics(timeout=timeout_s).brokers)
+    except KafkaException:
+        return 0
+
+
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create the missing Tuneline topics; returns the names created now (empty when all existed)."""
     client = admin(settings)
@@ -62,7 +70,9 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     if not wanted:
         return []
     futures = client.create_topics(
-        [NewTopic(t, num_partitions=settings.kafka_partitions, replication_factor=settings.kafka_replication) for t in wanted],
+        [NewTopic(t, num_partitions=settings.kafka_partitions, replication_factor=settings.replication,
+                  # Three replicas: an acknowledged event is on two of them, so one broker lost loses nothing.
+                  config={"min.insync.replicas": "2"} if settings.replication >= 3 else {}) for t in wanted],
         operation_timeout=timeout_s,
     )
     for topic, fut in futures.items():
