@@ -8,12 +8,17 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import fsspec
 import pytest
 
 from services.kernel import broker, postgres
 from services.kernel.bus.topics import broker_reachable, ensure_topics
 from services.kernel.settings import Settings
+
+if TYPE_CHECKING:
+    from tests.support import S3Server
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # noqa: TID251 -- the test process and its children load models offline
 
@@ -58,6 +63,38 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     postgres.create_database(base, name)
     yield postgres.url(base, name)
     postgres.drop_database(base, name)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """An S3 API server on loopback (moto's server mode, a separate process) for the whole session, its bucket
+    made, stopped at the end. This process and the services it starts reach it as a user's would: through the
+    standard AWS_* variables (`S3Server.env`), set for the session."""
+    from tests.support import S3Server
+
+    server = S3Server(tmp_path_factory.mktemp("s3") / "moto.log")
+    s3 = fsspec.get_filesystem_class("s3")
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for name in ("AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+                mp.delenv(name, raising=False)  # would take precedence over the server's endpoint and keys
+            for name, value in server.env.items():
+                mp.setenv(name, value)
+            s3.clear_instance_cache()  # s3fs caches clients by their arguments, not by the environment
+            fsspec.filesystem("s3").mkdir(server.BUCKET)
+            yield server
+            s3.clear_instance_cache()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["local", "s3"])
+def artifact_root(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty artifact root on each backend: a local folder, or a new prefix in the S3 server's bucket."""
+    if request.param == "local":
+        return str(tmp_path / "artifacts")
+    server: S3Server = request.getfixturevalue("s3_server")
+    return server.root(uuid.uuid4().hex)
 
 
 @pytest.fixture

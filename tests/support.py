@@ -165,3 +165,52 @@ class EventLog:
     def close(self) -> None:
         """Leave the topic."""
         self.consumer.close()
+
+
+class S3Server:
+    """An S3 API server on loopback: moto's server mode (`python -m moto.server`) as a separate process.
+
+    Clients reach it the way a user points Tuneline at S3, MinIO or any S3-compatible store: the standard
+    `AWS_*` variables (`env`), which botocore (under s3fs) reads; nothing Tuneline-specific."""
+
+    BUCKET = "tuneline-test"
+
+    def __init__(self, log: Path) -> None:
+        self.port = free_ports()[0]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.env = {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "tuneline-test", "AWS_SECRET_ACCESS_KEY": "tuneline-test",
+                    "AWS_DEFAULT_REGION": "us-east-1"}
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.log = log
+        self.proc = subprocess.Popen(python("-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)), cwd=REPO,
+                                     stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for(self._answering, 60, f"the S3 server on {self.endpoint} (log: {log})")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _answering(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the S3 server exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+        except OSError:
+            return False
+        return True
+
+    def root(self, prefix: str, bucket: str = BUCKET) -> str:
+        """An artifact root (TUNELINE_ARTIFACT_ROOT) under a prefix of a bucket."""
+        return f"s3://{bucket}/{prefix}"
+
+    def stop(self) -> None:
+        """Stop the server process (by its own pid): nothing is left listening."""
+        stop_process(self.proc)
+
+
+def adapter_tree(folder: Path, row: bytes) -> list[tuple[str, str | Path]]:
+    """A small adapter folder whose two files both hold `row` (a marker to search stored bytes for), as `put_tree` takes it."""
+    folder.mkdir()
+    (folder / "adapter_config.json").write_bytes(b'{"r": 8, "note": "' + row + b'"}')
+    (folder / "adapter_model.safetensors").write_bytes(os.urandom(3000) + row)
+    return [("adapter_config.json", folder / "adapter_config.json"), ("adapter_model.safetensors", folder / "adapter_model.safetensors")]

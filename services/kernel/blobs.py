@@ -2,8 +2,10 @@
 
 A blob lives at `<root>/blobs/sha256/<ab>/<hex>`; a tree (an adapter's files) at
 `<root>/trees/sha256/<hex>/<name>...`, its digest taken over the named files in a fixed order
-(`ids.digest_files`). Writes go to a temporary name and are renamed into place, so no partial
-object ever sits under a digest. Every read verifies the bytes against the digest.
+(`ids.digest_files`). Local writes go to a temporary name and are renamed into place, so no partial
+object ever sits under a digest; on an object store (s3://, through s3fs: endpoint and credentials
+from the usual `AWS_*` variables) each object is put whole, and a tree's manifest (`.complete`) last,
+so a tree is readable only once all its files are. Every read verifies the bytes against the digest.
 
 With at-rest keys (`settings.at_rest_key_file`, `services.kernel.sealing`) every object is stored
 sealed: a blob bound to its digest, each tree file to the tree's digest and its name. Digests, sizes
@@ -143,9 +145,11 @@ class BlobStore:
         path = self._tree_path(digest)
         complete = f"{path}/.complete"
         if not self._stored(complete):
-            if self.keys and self.fs.exists(complete):
-                # Stored before the key was set, or under an older key: sealed in place file by file, each
-                # replaced whole and the manifest last; every state in between reads (mixed files open alike).
+            if not self.local or self.fs.exists(path):
+                # Written in place, each file put whole and the manifest last: on an object store always (it
+                # has no folder to rename; a tree is there once its manifest is), locally when its folder is
+                # there already (stored before the key was set, under an older key, or missing its manifest).
+                # Every state in between reads (mixed files open alike); a tree without its manifest is not there.
                 self._write_tree(files, digest, path)
             else:
                 staging = f"{path}.partial-{os.getpid()}"
@@ -203,6 +207,8 @@ class BlobStore:
                 if self._stored(f"{path}/.complete"):
                     current += 1
                     continue
+                if not self.fs.exists(f"{path}/.complete"):
+                    continue  # a tree still being written in place (object stores): there is nothing to seal yet
                 self._reseal_tree("sha256:" + path.rsplit("/", 1)[1], path, Path(tmp) / "tree")
                 trees += 1
         return Resealed(blobs, trees, current)
@@ -318,14 +324,13 @@ class BlobStore:
         else:
             self.fs.pipe_file(path, data)
 
-    def _publish_dir(self, staging: str, path: str) -> None:
-        if self.local:
-            try:
-                os.replace(staging, path)
-            except OSError:
-                shutil.rmtree(staging, ignore_errors=True)  # another writer got there first
-        else:
-            self.fs.mv(staging, path, recursive=True)
+    @staticmethod
+    def _publish_dir(staging: str, path: str) -> None:
+        """A local staging folder renamed into place (object stores write trees in place, manifest last)."""
+        try:
+            os.replace(staging, path)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # another writer got there first
 
 
 def _local_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:

@@ -41,13 +41,15 @@ def _files_holding(folder: Path, needle: bytes) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes()]
 
 
-def test_a_seeded_row_is_sealed_at_rest_and_still_trains(settings, tmp_path):
+def test_a_seeded_row_is_sealed_at_rest_and_still_trains(settings, artifact_root, tmp_path):
+    """On a local artifact folder and on the S3 API server (TUNELINE_ARTIFACT_ROOT=s3://..., the AWS_* variables
+    inherited by the service): the snapshot is written there sealed, and the trainer's read of it works."""
     key = settings.state_dir / "keys" / "at-rest.key"
     init_key_file(key)
     data = tmp_path / "data"
     data.mkdir()
     _dataset(data / "seeded.csv")
-    s = IngestSettings(**{**settings.model_dump(), "allowed_data_roots": [data], "at_rest_key_file": key})
+    s = IngestSettings(**{**settings.model_dump(), "allowed_data_roots": [data], "at_rest_key_file": key, "artifact_root": artifact_root})
     registered = EventLog(s, "dataset.registered")
     proc = start_process([sys.executable, "-c", "from services.cli import main; main()", "ingest", "run"], s, tmp_path / "ingest.log",
                          TUNELINE_AT_REST_KEY_FILE=str(key), TUNELINE_ALLOWED_DATA_ROOTS=json.dumps([str(data)]))
@@ -60,16 +62,17 @@ def test_a_seeded_row_is_sealed_at_rest_and_still_trains(settings, tmp_path):
         registered.close()
 
     blobs = BlobStore.from_settings(s)
+    assert msg.train.uri.startswith(artifact_root + "/"), "the snapshot is in the configured artifact store"
     # The control: the snapshot's plaintext holds the row byte for byte, so a search of the stored bytes can find it.
     assert SEEDED.encode() in blobs.get_bytes(msg.train)
-    stored = [p for p in Path(s.artifacts).rglob("*") if p.is_file()]
-    assert len(stored) >= 3 and all(p.read_bytes().startswith(MAGIC) for p in stored), "every artifact is sealed"
+    stored = [blobs.fs.cat_file(p) for p in blobs.fs.find(artifact_root)]
+    assert len(stored) >= 3 and all(d.startswith(MAGIC) and SEEDED.encode() not in d for d in stored), "every artifact is sealed"
     assert _files_holding(s.state_dir, SEEDED.encode()) == []
     assert _files_holding(s.state_dir, SEEDED.split()[0].encode()) == [], "not even the seeded token"
 
     with pytest.raises(ConfigError, match="no at-rest key is configured"):
         BlobStore(s.artifacts).get_bytes(msg.train)
-    trainer = TrainerSettings(**{**settings.model_dump(), "at_rest_key_file": key})
+    trainer = TrainerSettings(**{**settings.model_dump(), "at_rest_key_file": key, "artifact_root": artifact_root})
     dataset = registered_dataset(msg)
     train = load_split(BlobStore.from_settings(trainer), dataset.train, dataset, tmp_path / "scratch" / "train.parquet")
     assert SEEDED in train.texts and len(train.texts) == msg.train_rows
