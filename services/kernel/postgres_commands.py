@@ -27,8 +27,8 @@ def postgres_start(state_dir: str | None = StateDir) -> None:
     with console.status("starting PostgreSQL..."):
         st = postgres.start(s)
     console.print(f"PostgreSQL is up at [bold]{st.address}[/]; data {st.data_dir}; log {st.log_file}")
-    console.print("point the services at it with:")
-    typer.echo(f"TUNELINE_STORE_URL='{postgres.store_url(s)}'")
+    # The password stays out of terminals and CI logs: `tuneline postgres url` prints the whole URL.
+    console.print("point the services at it with TUNELINE_STORE_URL=\"$(tuneline postgres url)\", or `tuneline up --store postgres`")
 
 
 @postgres_app.command("stop")
