@@ -100,3 +100,14 @@ def pii(
     from benchmarks import pii as bench
 
     bench.run(out=out, n=n, reps=reps, baseline=baseline)
+
+
+@app.command("privacy")
+def privacy(
+    profile: str = typer.Option("quick", help="quick (a 3,000-row slice, 2 epochs) or full (8,000 rows, 3 epochs)."),
+    out: Path | None = typer.Option(None, help="Result JSON path (default benchmarks/results/privacy.json)."),
+) -> None:
+    """DP-SGD with LoRA at epsilon = inf, 8, 3, 1: accuracy, training time, membership-inference AUC."""
+    from benchmarks import privacy as bench
+
+    bench.run(profile, out)

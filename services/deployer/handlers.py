@@ -16,13 +16,12 @@ from services.deployer.store import save_rollout
 from services.kernel.artifact_signing import ArtifactVerifier
 from services.kernel.errors import InvalidInput
 from services.kernel.events import Incoming, Outgoing
-from services.kernel.goal import AcceptanceSpec
+from services.kernel.goal import REQUIRED_CRITERIA as REQUIRED_CRITERIA  # re-exported: what every approval must carry
 from services.kernel.goals import TenantDirectory, apply_goal, latest_goal
 from services.kernel.ids import uuid7
 from services.kernel.telemetry import current_traceparent
 
 log = logging.getLogger(__name__)
-REQUIRED_CRITERIA = tuple(AcceptanceSpec.model_fields)
 
 
 def on_goal_applied(inc: Incoming[ev.GoalApplied], session: Session, *, controller: Controller,
@@ -68,7 +67,7 @@ def on_eval_passed(inc: Incoming[ev.EvalPassed], session: Session, *, controller
         return done.events
     outcome = inc.message.outcome
     goal = latest_goal(session, outcome.goal_name)
-    why = refusal(approval_of(outcome), goal.version if goal else None, REQUIRED_CRITERIA)
+    why = refusal(approval_of(outcome), goal.version if goal else None, goal.acceptance.declared() if goal else REQUIRED_CRITERIA)
     if why is not None or goal is None:
         log.warning("refused adapter %s for goal %s: %s", outcome.adapter.digest, outcome.goal_name, why)
         raise InvalidInput(f"adapter {outcome.adapter.digest} refused: {why}",

@@ -19,6 +19,7 @@ import numpy as np
 
 from services.evaluator.domain import calibration, champion, gate, metrics, policy, robustness
 from services.evaluator.domain.latency import LatencyStats, latency_stats
+from services.evaluator.domain.privacy import PrivacyGuarantee
 from services.evaluator.domain.report import NO_CHAMPION, EvalReport, Findings, Identity, measurements
 from services.kernel.goal import Goal
 
@@ -190,7 +191,7 @@ def compare_champion(
 
 
 def _measure(parts: _Parts, goal: Goal, data: EvalData, candidate: Scorer, champ: ChampionModel | None,
-             cfg: EvalConfig, s: Scoring) -> Findings:
+             cfg: EvalConfig, s: Scoring, privacy: PrivacyGuarantee | None) -> Findings:
     confidence = np.asarray(s.scored.probs).max(axis=1)
     pol = goal.policy
     m = parts.attempt("metrics", lambda: classification(s, data, candidate.labels))
@@ -202,18 +203,19 @@ def _measure(parts: _Parts, goal: Goal, data: EvalData, candidate: Scorer, champ
         confidence, s.correct, s.predicted, pol.escalate_below_confidence, pol.blocked_labels))
     cmp = parts.attempt("champion", lambda: compare_champion(champ, data, s, goal, cfg))
     comparison, champ_reason = cmp if cmp else (None, "")
-    return Findings(m, cal, rob, sl, lat, po, comparison, champ_reason, tuple(parts.problems))
+    return Findings(m, cal, rob, sl, lat, po, comparison, champ_reason, tuple(parts.problems), privacy)
 
 
 def evaluate(
-    identity: Identity, goal: Goal, data: EvalData, candidate: Scorer, champ: ChampionModel | None, cfg: EvalConfig
+    identity: Identity, goal: Goal, data: EvalData, candidate: Scorer, champ: ChampionModel | None, cfg: EvalConfig,
+    privacy: PrivacyGuarantee | None = None,
 ) -> tuple[EvalReport, Scoring | None]:
-    """Measure everything the goal asks for and judge the gate."""
+    """Measure everything the goal asks for and judge the gate (`privacy`: what run.finished reports)."""
     parts = _Parts()
     s = parts.attempt("scoring", lambda: score(candidate, data.texts, data.labels, cfg.batch_size))
     if s is None:
-        findings = Findings(None, None, None, None, None, None, None, "", tuple(parts.problems))
+        findings = Findings(None, None, None, None, None, None, None, "", tuple(parts.problems), privacy)
     else:
-        findings = _measure(parts, goal, data, candidate, champ, cfg, s)
+        findings = _measure(parts, goal, data, candidate, champ, cfg, s, privacy)
     decision = gate.judge(goal.acceptance, measurements(findings))
     return EvalReport(identity, findings, decision), s

@@ -26,6 +26,7 @@ from tuneline.events.v1 import events_pb2 as ev
 from services.evaluator import codec
 from services.evaluator.adapters import parquet, report_html
 from services.evaluator.domain import gate
+from services.evaluator.domain.privacy import guarantee_of
 from services.evaluator.domain.profile import reference_table
 from services.evaluator.domain.report import EvalReport, Findings, Identity, report_json
 from services.evaluator.evaluation import ChampionModel, EvalConfig, Scorer, Scoring, evaluate
@@ -174,7 +175,8 @@ def execute(job: Job, ctx: JobContext, deps: EvalDeps) -> list[Outgoing]:
     except PermanentError as err:
         return refusal(deps, req, f"{type(err).__name__}: {err}")
     ctx.progress(0.2, f"evaluating {len(data.texts)} rows")
-    report, scoring = evaluate(identity_of(req), req.goal, data, candidate, _champion(deps, req.goal, work), deps.config)
+    report, scoring = evaluate(identity_of(req), req.goal, data, candidate, _champion(deps, req.goal, work), deps.config,
+                               guarantee_of(req.run.metrics))
     ctx.progress(0.9, "writing the reports")
     out = codec.report_outcome(report, req.run)
     _store_reports(deps, report, scoring, data.texts, list(candidate.labels), out)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, ValidationError, field_validator, model_serializer, model_validator
 
 from services.kernel.errors import ConfigError
 from services.kernel.ids import canonical_json, digest_json
@@ -25,6 +25,23 @@ TENANT_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 
 class _Strict(Value):
     """Every goal section: unknown keys refused, frozen, copied only through the validated `replace`."""
+
+
+class _OptionalSection(_Strict):
+    """A section whose optional keys (`_OMIT_WHEN_UNSET`) leave the canonical JSON when unset.
+
+    So a goal that does not use an option added later keeps the version it always had.
+    """
+
+    _OMIT_WHEN_UNSET: tuple[str, ...] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in self._OMIT_WHEN_UNSET:
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 class TaskSpec(_Strict):
@@ -52,7 +69,30 @@ class ApproachSpec(_Strict):
     target_modules: list[str] = ["query", "value"]
 
 
-class TrainingSpec(_Strict):
+class PrivacySpec(_Strict):
+    """DP-SGD (Opacus): per-sample clipping to `max_grad_norm`, Gaussian noise, Poisson sampling.
+
+    `epsilon` is the budget: with no `noise_multiplier` the noise is calibrated so the planned steps
+    spend exactly it; with one, training stops at the step that would exceed it.
+    """
+
+    epsilon: float = Field(gt=0, le=100)
+    delta: float = Field(1e-5, gt=0, lt=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    noise_multiplier: float | None = Field(None, gt=0)
+    accountant: Literal["rdp", "prv"] = "rdp"
+
+    @field_validator("delta")
+    @classmethod
+    def _small_delta(cls, v: float) -> float:
+        if v > 0.01:
+            raise ValueError(f"delta {v:g} is not a meaningful privacy guarantee: choose delta < 1/(train rows), e.g. 1e-5")
+        return v
+
+
+class TrainingSpec(_OptionalSection):
+    _OMIT_WHEN_UNSET = ("privacy",)
+
     epochs: float = Field(3, gt=0)
     learning_rate: float = Field(2.0e-3, gt=0, lt=1)
     batch_size: int = Field(32, ge=1, le=4096)
@@ -65,6 +105,8 @@ class TrainingSpec(_Strict):
     max_grad_norm: float = Field(1.0, gt=0)
     checkpoint_every_steps: int = Field(100, ge=1)
     max_failures: int = Field(2, ge=0)
+    # Differentially private training (DP-SGD); None: ordinary training.
+    privacy: PrivacySpec | None = None
 
 
 class MinCriterion(_Strict):
@@ -80,8 +122,10 @@ class ChampionCriterion(_Strict):
     significance: float = Field(0.05, gt=0.0, lt=1.0)
 
 
-class AcceptanceSpec(_Strict):
-    """Every criterion must be present and pass (fail-closed)."""
+class AcceptanceSpec(_OptionalSection):
+    """Every required criterion must be present and pass (fail-closed); an optional one set must pass too."""
+
+    _OMIT_WHEN_UNSET = ("privacy_epsilon",)
 
     accuracy: MinCriterion
     macro_f1: MinCriterion
@@ -90,6 +134,16 @@ class AcceptanceSpec(_Strict):
     slice_gap: MaxCriterion
     latency_p95_ms: MaxCriterion
     vs_champion: ChampionCriterion
+    # Optional: the run's DP-SGD epsilon must be at most this (a run trained without DP fails it).
+    privacy_epsilon: MaxCriterion | None = None
+
+    def declared(self) -> tuple[str, ...]:
+        """The criteria this goal judges: every required one, and each optional one it sets."""
+        return tuple(name for name in type(self).model_fields if getattr(self, name) is not None)
+
+
+# The criteria every goal must declare (AcceptanceSpec's fields without a default).
+REQUIRED_CRITERIA = tuple(name for name, f in AcceptanceSpec.model_fields.items() if f.is_required())
 
 
 class PolicySpec(_Strict):
@@ -145,6 +199,9 @@ class Goal(_Strict):
     def _dataset_name(self) -> Goal:
         if not self.data.dataset.strip():
             raise ValueError("data.dataset must name a dataset")
+        if self.acceptance.privacy_epsilon is not None and self.training.privacy is None:
+            raise ValueError("acceptance.privacy_epsilon needs training.privacy: a run trained without DP has no epsilon "
+                             "and can never pass it (add training.privacy: {epsilon: ..., delta: ...})")
         return self
 
     def canonical_json(self) -> str:

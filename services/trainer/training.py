@@ -16,6 +16,7 @@ from services.kernel.goal import Goal, goal_from_json
 from services.kernel.modeling import resolve_base_model
 from services.trainer.adapters import environment, parquet_data, ray_training
 from services.trainer.adapters.training_loop import LoopConfig
+from services.trainer.domain import privacy, schedule
 from services.trainer.domain.envelope import Envelope
 from services.trainer.domain.runs import RegisteredDataset, Snapshot
 from services.trainer.settings import TrainerSettings
@@ -57,13 +58,16 @@ def prepare(settings: TrainerSettings, blobs: BlobStore, goal: Goal, dataset: Re
     workers = world_size or t.workers
     gpu = use_gpu if use_gpu is not None else (ray_training.gpus_visible() if t.use_gpu == "auto" else bool(t.use_gpu))
     threads = settings.threads_per_worker(workers)
+    # DP-SGD's plan (noise, sampling rate, steps within the budget) is decided here, once, for all workers.
+    dp = (privacy.plan(t.privacy, len(train.texts), t.batch_size, schedule.total_steps(len(train.texts), t.batch_size, t.epochs))
+          if t.privacy else None)
     cfg = LoopConfig(
         base_model=goal.base_model, labels=dataset.labels, texts=train.texts, targets=train.targets,
         eval_texts=held.texts, eval_targets=held.targets, approach=goal.approach, epochs=t.epochs,
         learning_rate=t.learning_rate, batch_size=t.batch_size, max_length=t.max_length, seed=t.seed,
         warmup_fraction=t.warmup_fraction, weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm,
         checkpoint_every=t.checkpoint_every_steps, explode_grad_norm=settings.explode_grad_norm, threads=threads,
-        use_gpu=gpu)
+        use_gpu=gpu, privacy=dp)
     envelope = Envelope(
         code_version=environment.code_version(settings.code_version),
         dependency_lock=environment.dependency_lock_digest(), goal_name=goal.name, goal_version=goal.version,
@@ -71,7 +75,7 @@ def prepare(settings: TrainerSettings, blobs: BlobStore, goal: Goal, dataset: Re
         train_digest=dataset.train.digest, eval_digest=dataset.eval.digest, train_uri=dataset.train.uri,
         eval_uri=dataset.eval.uri, seeds={"training": t.seed, "data": goal.data.seed}, world_size=workers,
         use_gpu=gpu, hardware=environment.hardware(gpu, threads), labels=list(dataset.labels),
-        text_field=dataset.text_field, label_field=dataset.label_field)
+        text_field=dataset.text_field, label_field=dataset.label_field, privacy=dp.as_dict() if dp else None)
     return PreparedRun(goal, cfg, envelope, workers)
 
 

@@ -52,6 +52,10 @@ img{max-width:100%;border:1px solid #eee;margin:0.5em 0}code{font-size:0.9em}
 <tr><td>{{ lat.p50_ms | num }}</td><td>{{ lat.p95_ms | num }}</td><td>{{ lat.requests }}</td>
 <td>{{ lat.throughput_rows_s | num }}</td><td>{{ lat.batch_size }}</td></tr></table>
 {% endif %}
+<h2>Privacy</h2>
+{% if f.privacy %}<p>{{ f.privacy.statement }}</p>
+{% else %}<p>Not trained with differential privacy: no (ε, δ) guarantee.</p>
+{% endif %}
 {% if f.policy %}{% set p = f.policy %}
 <h2>Policy outcomes</h2>
 <table><tr><th>escalate below</th><th>escalation rate</th><th>answered accuracy</th><th>answered rows</th>

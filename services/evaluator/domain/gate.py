@@ -3,7 +3,9 @@
 Every criterion the goal's `acceptance` declares must be measured and pass. A criterion with no
 measurement, a NaN or infinite value, or a measurement marked not computed fails the gate and says
 why; the gate never fills a gap with a default. `vs_champion` is judged by the paired test
-(domain/champion.py), so its measurement carries its own verdict.
+(domain/champion.py), so its measurement carries its own verdict. An optional criterion
+(`privacy_epsilon`) is judged only when the goal sets it, and then exactly like the others: a run
+trained without DP has no epsilon, and fails it.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def _judge_one(name: str, spec: object, m: Measurement | None) -> CriterionResul
 def judge(acceptance: AcceptanceSpec, measured: Mapping[str, Measurement]) -> GateDecision:
     """Judge every declared criterion; the gate passes only when all of them pass."""
     results = tuple(
-        _judge_one(name, getattr(acceptance, name), measured.get(name)) for name in type(acceptance).model_fields
+        _judge_one(name, getattr(acceptance, name), measured.get(name)) for name in acceptance.declared()
     )
     failed = [r for r in results if not r.passed]
     if not failed:
@@ -83,6 +85,6 @@ def judge(acceptance: AcceptanceSpec, measured: Mapping[str, Measurement]) -> Ga
 
 def refused(acceptance: AcceptanceSpec, reason: str) -> GateDecision:
     """A decision for a run that could not be evaluated at all (e.g. a tampered adapter)."""
-    missing = {name: Measurement(None, reason) for name in type(acceptance).model_fields}
+    missing = {name: Measurement(None, reason) for name in acceptance.declared()}
     decision = judge(acceptance, missing)
     return GateDecision(False, decision.criteria, f"refused: {reason}")

@@ -15,6 +15,8 @@ from services.evaluator.domain.gate import GateDecision, Measurement
 from services.evaluator.domain.latency import LatencyStats
 from services.evaluator.domain.metrics import ClassificationMetrics, SliceReport
 from services.evaluator.domain.policy import PolicyOutcome
+from services.evaluator.domain.privacy import PrivacyGuarantee
+from services.evaluator.domain.privacy import measurement as privacy_measurement
 from services.evaluator.domain.robustness import RobustnessResult
 
 NO_CHAMPION = "no champion serving"
@@ -48,6 +50,7 @@ class Findings:
     champion: ChampionComparison | None
     champion_reason: str              # why there is no comparison (no champion, or what failed)
     problems: tuple[str, ...]         # "<part>: <error>" for every part that failed to compute
+    privacy: PrivacyGuarantee | None = None   # the run's DP-SGD guarantee; None: not trained with DP
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ def measurements(f: Findings) -> dict[str, Measurement]:
         m["vs_champion"] = Measurement(0.0, NO_CHAMPION, True)
     else:
         m["vs_champion"] = Measurement(None, f.champion_reason or _reason(f, "champion"))
+    m["privacy_epsilon"] = privacy_measurement(f.privacy)
     return m
 
 
@@ -105,6 +109,9 @@ def headline_metrics(f: Findings) -> dict[str, float]:
                 "blocked_predictions": float(f.policy.blocked_predictions)}
     if f.champion:
         out |= {"champion_delta": f.champion.delta, "champion_p_value": f.champion.p_value}
+    if f.privacy:
+        out |= {"privacy_epsilon": f.privacy.epsilon, "privacy_delta": f.privacy.delta,
+                "privacy_noise_multiplier": f.privacy.noise_multiplier}
     return out
 
 

@@ -2,7 +2,9 @@
 
 It reads top to bottom: seeds, model, data, optimiser, resume, steps, final adapter. Every source of
 randomness is a function of (seed, step, rank), so a run resumed from a checkpoint at step k repeats
-the uninterrupted run bit for bit on CPU with the same world size.
+the uninterrupted run bit for bit on CPU with the same world size. With `privacy` set (DP-SGD), the
+batches are Poisson samples and each step goes through Opacus (private_steps.py); the noise is
+seeded by (seed, step) as well, so a DP run repeats bit for bit too.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from safetensors.torch import load_file, save_file
 
 from services.kernel.goal import ApproachSpec
 from services.kernel.modeling import AdapterMeta, TextClassifier, build_classifier, save_adapter
-from services.trainer.domain import schedule
+from services.trainer.adapters.private_steps import PrivateSteps, freeze_embeddings
+from services.trainer.domain import privacy, schedule
+from services.trainer.domain.privacy import PrivacyPlan
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -54,6 +58,7 @@ class LoopConfig:
     threads: int
     log_every: int = 10
     use_gpu: bool = False
+    privacy: PrivacyPlan | None = None   # DP-SGD's plan (domain/privacy.py); None: ordinary training
 
 
 class CurvePoint(TypedDict):
@@ -92,13 +97,17 @@ def train(cfg: LoopConfig, session: WorkerSession, workdir: Path) -> None:
 def _train(cfg: LoopConfig, session: WorkerSession, workdir: Path) -> None:
     model, tokenizer = build_classifier(cfg.base_model, cfg.labels, cfg.approach, cfg.seed)
     model.to(session.device).train()
+    if cfg.privacy:
+        freeze_embeddings(model)
     encoded = tokenizer(cfg.texts, truncation=True, max_length=cfg.max_length)["input_ids"]
     lengths = [len(ids) for ids in encoded]
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = _adamw(model, cfg)
-    total = schedule.total_steps(len(encoded), cfg.batch_size, cfg.epochs)
+    total = cfg.privacy.steps if cfg.privacy else schedule.total_steps(len(encoded), cfg.batch_size, cfg.epochs)
     step, curve = _resume(session.latest_checkpoint(), model, optimizer)
-    net = _distributed(model, session)
+    private = (PrivateSteps(model, optimizer, cfg.privacy, cfg.seed, session.rank, session.world_size, step)
+               if cfg.privacy else None)
+    net = private.net if private else _distributed(model, session)
     stats = {"real_tokens": 0.0, "padded_tokens": 0.0, "step_seconds": 0.0, "samples": 0.0, "resumed_from_step": float(step)}
     stop_reason = ""
     while step < total:
@@ -108,29 +117,46 @@ def _train(cfg: LoopConfig, session: WorkerSession, workdir: Path) -> None:
             group["lr"] = lr
         # Dropout masks depend only on (seed, step, rank): resuming at any step replays them exactly.
         torch.manual_seed(cfg.seed * 1_000_003 + step * 1_009 + session.rank)
-        rows = schedule.shard(schedule.batch_at(lengths, cfg.batch_size, cfg.seed, step), session.rank, session.world_size)
+        if private:
+            rows = private.rows(step, len(encoded), lengths)
+        else:
+            rows = schedule.shard(schedule.batch_at(lengths, cfg.batch_size, cfg.seed, step), session.rank, session.world_size)
         input_ids, mask = _collate([encoded[i] for i in rows], tokenizer.pad_token_id, session.device)
-        targets = torch.tensor([cfg.targets[i] for i in rows], device=session.device)
-        loss = F.cross_entropy(net(input_ids, mask), targets)
-        loss.backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward is unannotated
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
+        loss = torch.zeros((), device=session.device)
+        if rows:
+            targets = torch.tensor([cfg.targets[i] for i in rows], device=session.device)
+            loss = F.cross_entropy(net(input_ids, mask), targets)
+            loss.backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward is unannotated
+        if private:
+            grad_norm = _mean_across_workers(private.per_sample_norm(len(rows)), session)
+        else:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
         mean_loss = _mean_across_workers(loss.detach(), session)
         stop_reason = _health(mean_loss, grad_norm, cfg.explode_grad_norm, step)
         if stop_reason:
             break
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        if private:
+            private.step(step)
+        else:
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
         step += 1
         stats["step_seconds"] += time.perf_counter() - began
         stats["real_tokens"] += float(mask.sum())
         stats["padded_tokens"] += float(mask.numel())
         stats["samples"] += len(rows)
-        if step % cfg.log_every == 0 or step == total:
+        # A DP run publishes no curve: its losses and gradient norms are computed on the private rows.
+        if not private and (step % cfg.log_every == 0 or step == total):
             curve.append({"step": step, "epoch": step / schedule.steps_per_epoch(len(encoded), cfg.batch_size),
                           "loss": mean_loss, "learning_rate": lr, "grad_norm": grad_norm})
         if step % cfg.checkpoint_every == 0 and step < total:
             _checkpoint(session, workdir, model, optimizer, step, curve, stats)
-    _finish(cfg, session, workdir, model, tokenizer, step, curve, stats, stop_reason)
+    spent: dict[str, float] = {}
+    if private:
+        private.close()
+        assert cfg.privacy is not None  # private is only built from a plan
+        spent = privacy.run_metrics(cfg.privacy, step, private.spent())
+    _finish(cfg, session, workdir, model, tokenizer, step, curve, stats, stop_reason, spent)
 
 
 def _distributed(model: TextClassifier, session: WorkerSession) -> torch.nn.Module:
@@ -152,8 +178,9 @@ def _adamw(model: TextClassifier, cfg: LoopConfig) -> torch.optim.AdamW:
 
 
 def _collate(rows: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad to the longest row of this batch only (dynamic padding)."""
-    width = max(len(r) for r in rows)
+    """Pad to the longest row of this batch only (dynamic padding); an empty batch (DP-SGD's Poisson
+    sampling can draw one) is (0, 0)."""
+    width = max((len(r) for r in rows), default=0)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):
@@ -212,8 +239,9 @@ def _resume(checkpoint: Path | None, model: TextClassifier, optimizer: torch.opt
 
 def _finish(cfg: LoopConfig, session: WorkerSession, workdir: Path, model: TextClassifier,
             tokenizer: PreTrainedTokenizerBase, step: int, curve: list[CurvePoint], stats: dict[str, float],
-            stop_reason: str) -> None:
-    """Rank 0 saves the adapter (unless stopped) and evaluates it; the final report carries both."""
+            stop_reason: str, spent: dict[str, float]) -> None:
+    """Rank 0 saves the adapter (unless stopped) and evaluates it; the final report carries both (and,
+    for a DP run, the privacy spent: `spent`)."""
     folder = None
     metrics: dict[str, float] = {"step": float(step), **stats}
     if session.rank == 0:
@@ -225,7 +253,7 @@ def _finish(cfg: LoopConfig, session: WorkerSession, workdir: Path, model: TextC
             model.eval()
             meta = AdapterMeta(method=cfg.approach.method, base_model=cfg.base_model, max_length=cfg.max_length)
             save_adapter(model, cfg.labels, meta, folder / ADAPTER_DIR)
-            evaluated = _evaluate(model, tokenizer, cfg, session.device)
+            evaluated = _evaluate(model, tokenizer, cfg, session.device) | spent
             outcome["metrics"] = evaluated
             metrics.update(evaluated)
         (folder / OUTCOME_FILE).write_text(json.dumps(outcome))

@@ -44,15 +44,24 @@ class Envelope:
     labels: list[str] = field(default_factory=list)
     text_field: str = "text"
     label_field: str = "label"
+    # DP-SGD's plan (services.trainer.domain.privacy.PrivacyPlan: epsilon budget, delta, noise
+    # multiplier, sampling rate, steps, accountant); absent from the JSON when the run is not private.
+    privacy: dict[str, Any] | None = None
+
+    def _as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if data["privacy"] is None:
+            del data["privacy"]  # envelopes of ordinary runs keep the bytes and digest they always had
+        return data
 
     def to_json(self) -> bytes:
         """The envelope's canonical JSON bytes (what is stored and digested)."""
-        return canonical_json(asdict(self))
+        return canonical_json(self._as_dict())
 
     @property
     def digest(self) -> str:
         """`sha256:` of the canonical JSON."""
-        return digest_json(asdict(self))
+        return digest_json(self._as_dict())
 
 
 def envelope_from_json(data: dict[str, Any]) -> Envelope:

@@ -60,3 +60,22 @@ def test_a_worker_that_fails_every_attempt_fails_once_with_the_reason(ray_local,
                            tmp_path / "adapter")
     assert out.status == "failed" and "neither bundled nor a local model folder" in out.reason
     assert "2 attempt(s)" in out.reason and out.adapter_dir is None and not (tmp_path / "adapter").exists()
+
+
+def test_dp_sgd_on_two_ray_workers_repeats_and_reports_the_accountants_epsilon(ray_local, tiny_config, tmp_path: Path) -> None:
+    """Opacus' distributed DP-SGD across Ray Train's workers: one global Poisson batch, noise added once."""
+    from services.kernel.goal import PrivacySpec
+    from services.trainer.domain import privacy
+
+    plan = privacy.plan(PrivacySpec(epsilon=8.0, delta=1e-3), 200, 16, 4)
+    runs = [ray_training.fit(tiny_config(privacy=plan, epochs=0.3), f"dp-{tag}", tmp_path, 2, 0, tmp_path / f"adapter-{tag}")
+            for tag in "ab"]
+    for out in runs:
+        assert out.status == "succeeded", out.reason
+        assert out.steps == 4 and out.curve == []
+    a, b = runs
+    assert a.adapter_dir is not None and b.adapter_dir is not None
+    assert adapter_digest(a.adapter_dir) == adapter_digest(b.adapter_dir)
+    m = a.metrics
+    assert m["privacy_steps"] == 4 and m["privacy_sample_rate"] == pytest.approx(16 / 200)
+    assert m["privacy_epsilon"] == pytest.approx(privacy.epsilon("rdp", plan.noise_multiplier, 16 / 200, 4, 1e-3), rel=1e-12)

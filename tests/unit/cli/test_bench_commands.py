@@ -18,7 +18,7 @@ services.cli._compose()
 loaded = sorted(m for m in sys.modules if m.split(".")[0] == "benchmarks")
 import benchmarks
 calls = []
-for name in ("bus", "ingest", "train", "eval", "serve", "serve_ray", "monitor", "pii"):
+for name in ("bus", "ingest", "train", "eval", "serve", "serve_ray", "monitor", "pii", "privacy"):
     fake = types.ModuleType(f"benchmarks.{name}")
     def record(*args, _name=name, **kwargs):
         calls.append([_name, [str(a) for a in args], {k: str(v) for k, v in kwargs.items()}])
@@ -52,6 +52,8 @@ RUNS = [
     (["bench", "pii"], ["pii", [], {"out": "None", "n": "1000", "reps": "5", "baseline": "None"}]),
     (["bench", "pii", "--out", "p.json", "--n", "9", "--reps", "1", "--baseline", "old.py"],
      ["pii", [], {"out": "p.json", "n": "9", "reps": "1", "baseline": "old.py"}]),
+    (["bench", "privacy"], ["privacy", ["quick", "None"], {}]),
+    (["bench", "privacy", "--profile", "full", "--out", "d.json"], ["privacy", ["full", "d.json"], {}]),
 ]
 
 

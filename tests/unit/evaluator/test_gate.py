@@ -61,3 +61,21 @@ def test_refused_fails_every_criterion_with_the_reason(base_goal):
     d = refused(base_goal.acceptance, "IntegrityError: digest mismatch")
     assert not d.passed and d.summary.startswith("refused: IntegrityError")
     assert all(not c.passed and "digest mismatch" in c.reason for c in d.criteria)
+
+
+def test_privacy_epsilon_is_judged_only_when_the_goal_sets_it_and_then_fails_closed(base_goal, goal_with):
+    from services.evaluator.domain.privacy import guarantee_of, measurement
+
+    assert "privacy_epsilon" not in _by_name(judge(base_goal.acceptance, GOOD))
+    goal = goal_with(base_goal, training={"privacy": {"epsilon": 3}}, acceptance={"privacy_epsilon": {"max": 3.0}})
+    assert guarantee_of({"accuracy": 0.9}) is None
+    d = judge(goal.acceptance, dict(GOOD, privacy_epsilon=measurement(None)))
+    assert not d.passed and "not trained with differential privacy" in _by_name(d)["privacy_epsilon"].reason
+    spent = guarantee_of({"privacy_epsilon": 2.95, "privacy_delta": 1e-5, "privacy_accountant_prv": 1.0})
+    assert spent is not None and spent.accountant == "prv"
+    assert judge(goal.acceptance, dict(GOOD, privacy_epsilon=measurement(spent))).passed
+    over = guarantee_of({"privacy_epsilon": 3.2, "privacy_delta": 1e-5})
+    assert not judge(goal.acceptance, dict(GOOD, privacy_epsilon=measurement(over))).passed
+    no_delta = guarantee_of({"privacy_epsilon": 1.0})
+    assert not judge(goal.acceptance, dict(GOOD, privacy_epsilon=measurement(no_delta))).passed
+    assert len(refused(goal.acceptance, "boom").criteria) == 8

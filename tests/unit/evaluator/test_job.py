@@ -106,7 +106,7 @@ def test_a_good_adapter_passes_with_reports_and_a_reference_profile(env, tmp_pat
     assert _runner(deps).run_once()
     [out] = _decisions(store)
     assert out.passed, out.summary
-    assert {c.name for c in out.criteria} == set(type(base_goal.acceptance).model_fields)
+    assert {c.name for c in out.criteria} == set(base_goal.acceptance.declared())
     assert out.metrics["accuracy"] == 1.0
     report = json.loads(blobs.get_bytes(out.report_json))
     assert report["decision"]["passed"] is True
@@ -245,3 +245,41 @@ def test_a_stale_champion_event_does_not_overwrite_a_newer_one(env, tmp_path):
                        message=ev.DeploymentPromoted(goal_name="banking77", adapter=ref))
         store.run(lambda s, inc=inc: handlers.on_deployment_promoted(inc, s))
     assert store.run(lambda s: s.get(ChampionRow, "banking77").digest) == new.digest
+
+
+def _private_goal(base_goal, goal_with, bound: float):
+    goal = goal_with(base_goal, training={"privacy": {"epsilon": 8}}, acceptance={"privacy_epsilon": {"max": bound}})
+    return goal
+
+
+def test_the_privacy_epsilon_criterion_reads_the_run_and_the_report_states_it(env, tmp_path, base_goal, goal_with):
+    settings, store, blobs, deps, loaded = env
+    goal = _private_goal(base_goal, goal_with, 8.0)
+    _apply(store, goal)
+    run = _run(blobs, _adapter(tmp_path, blobs, "dp"), goal.version)
+    run.metrics.update({"privacy_epsilon": 7.9, "privacy_delta": 1e-5, "privacy_noise_multiplier": 0.6,
+                        "privacy_sample_rate": 0.004, "privacy_steps": 844.0, "privacy_max_grad_norm": 1.0,
+                        "privacy_accountant_rdp": 1.0})
+    _finish(store, run)
+    assert _runner(deps).run_once()
+    [out] = _decisions(store)
+    crit = {c.name: c for c in out.criteria}["privacy_epsilon"]
+    assert out.passed and crit.passed and crit.value == 7.9 and crit.threshold == 8.0 and "rdp accountant" in crit.reason
+    assert out.metrics["privacy_epsilon"] == 7.9 and out.metrics["privacy_delta"] == 1e-5
+    report = json.loads(blobs.get_bytes(out.report_json))
+    assert report["findings"]["privacy"]["epsilon"] == 7.9 and report["findings"]["privacy"]["accountant"] == "rdp"
+    html = blobs.get_bytes(out.report_html).decode()
+    assert "(ε = 7.9, δ = 1e-05)-DP per train row" in html and "844 steps, RDP accountant" in html
+
+
+def test_a_goal_requiring_privacy_epsilon_fails_a_run_trained_without_dp(env, tmp_path, base_goal, goal_with):
+    settings, store, blobs, deps, loaded = env
+    goal = _private_goal(base_goal, goal_with, 100.0)
+    _apply(store, goal)
+    _finish(store, _run(blobs, _adapter(tmp_path, blobs, "plain"), goal.version))
+    assert _runner(deps).run_once()
+    [out] = _decisions(store)
+    crit = {c.name: c for c in out.criteria}["privacy_epsilon"]
+    assert not out.passed and not crit.computed and "not trained with differential privacy" in crit.reason
+    assert [c.name for c in out.criteria if not c.passed] == ["privacy_epsilon"]
+    assert b"Not trained with differential privacy" in blobs.get_bytes(out.report_html)

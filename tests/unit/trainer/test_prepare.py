@@ -59,3 +59,22 @@ def test_a_snapshot_whose_bytes_do_not_match_its_digest_is_refused(tmp_path: Pat
                                dataset.eval, dataset.labels)
     with pytest.raises(IntegrityError):
         training.prepare(settings, blobs, GOAL, forged, tmp_path / "x")
+
+
+def test_a_private_goal_puts_its_plan_in_the_loop_and_the_envelope(tmp_path: Path, no_ray: None) -> None:
+    from services.kernel.errors import InvalidInput
+
+    settings = TrainerSettings(state_dir=tmp_path / "state", code_version="test")
+    blobs = BlobStore.from_settings(settings)
+    rows = ROWS * 50  # 600 rows: delta 1e-5 < 1/600
+    spec = {"epsilon": 3.0, "delta": 1e-5}
+    goal = GOAL.replace(training=GOAL.training.replace(batch_size=30, epochs=2, privacy=spec))
+    prepared = training.prepare(settings, blobs, goal, _dataset(blobs, tmp_path, rows, "p"), tmp_path / "p")
+    plan = prepared.cfg.privacy
+    assert plan is not None and plan.sample_rate == 30 / 600 and plan.steps == plan.planned_steps == 40
+    assert prepared.envelope.privacy == plan.as_dict() and prepared.envelope.privacy["epsilon_budget"] == 3.0
+    plain = training.prepare(settings, blobs, GOAL, _dataset(blobs, tmp_path, rows, "q"), tmp_path / "q")
+    assert plain.cfg.privacy is None and plain.envelope.privacy is None
+    loose = goal.replace(training=goal.training.replace(privacy={"epsilon": 3.0, "delta": 0.005}))
+    with pytest.raises(InvalidInput, match=r"training.privacy.delta: 0.005 is not below 1/n = 1/600"):
+        training.prepare(settings, blobs, loose, _dataset(blobs, tmp_path, rows, "r"), tmp_path / "r")
