@@ -13,9 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
+import grpc
 from confluent_kafka import Consumer, TopicPartition
 from tuneline.events.v1 import events_pb2 as ev
+from tuneline.monitor.v1 import query_pb2 as q
+from tuneline.monitor.v1 import query_pb2_grpc as q_grpc
 
+from services.kernel import grpc_tls
 from services.kernel.artifact_signing import BUNDLE_MEDIA_TYPE, sign_adapter
 from services.kernel.blobs import BlobStore
 from services.kernel.bus.producer import EventProducer
@@ -214,3 +218,13 @@ def adapter_tree(folder: Path, row: bytes) -> list[tuple[str, str | Path]]:
     (folder / "adapter_config.json").write_bytes(b'{"r": 8, "note": "' + row + b'"}')
     (folder / "adapter_model.safetensors").write_bytes(os.urandom(3000) + row)
     return [("adapter_config.json", folder / "adapter_config.json"), ("adapter_model.safetensors", folder / "adapter_model.safetensors")]
+
+
+def ledger_head_status(settings: Settings) -> grpc.StatusCode:
+    """What the monitor's LedgerHead answers a client with these settings' TLS and token (OK or the error's code)."""
+    with grpc_tls.channel(settings, settings.monitor_address) as ch:
+        try:
+            q_grpc.QueryStub(ch).LedgerHead(q.LedgerHeadRequest(), metadata=grpc_tls.bearer(settings), timeout=10)
+            return grpc.StatusCode.OK
+        except grpc.RpcError as err:
+            return err.code()

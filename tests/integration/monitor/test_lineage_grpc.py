@@ -131,8 +131,8 @@ def test_cli_audit_verify_names_the_first_bad_record(served, make_incoming, monk
 def test_the_query_api_over_mutual_tls_refuses_plaintext_and_strangers(tmp_path, make_incoming, monkeypatch):
     """TLS on the monitor like the deployer's: the CLI with the CA and a client certificate gets in; a
     plaintext client, a client without a certificate and one with a certificate of another CA do not."""
-    from services.kernel import grpc_tls, pki
-    from tests.support import free_ports
+    from services.kernel import pki
+    from tests.support import free_ports, ledger_head_status
 
     ca = pki.ensure_ca(tmp_path / "pki")
     server_pair, client_pair = pki.ensure_leaf(ca, tmp_path / "pki", "monitor"), pki.ensure_leaf(ca, tmp_path / "pki", "cli", client=True)
@@ -148,17 +148,11 @@ def test_the_query_api_over_mutual_tls_refuses_plaintext_and_strangers(tmp_path,
         _chain(store, blobs, make_incoming)
         client = settings.replace(grpc_tls_ca=ca.cert, grpc_tls_client_cert=client_pair.cert, grpc_tls_client_key=client_pair.key)
 
-        def head(s) -> grpc.StatusCode:
-            with grpc_tls.channel(s, s.monitor_address) as ch:
-                try:
-                    q_grpc.QueryStub(ch).LedgerHead(q.LedgerHeadRequest(), metadata=grpc_tls.bearer(s), timeout=10)
-                    return grpc.StatusCode.OK
-                except grpc.RpcError as err:
-                    return err.code()
-        assert head(client) == grpc.StatusCode.OK
-        assert head(settings) == grpc.StatusCode.UNAVAILABLE  # plaintext to a TLS port
-        assert head(client.replace(grpc_tls_client_cert=None, grpc_tls_client_key=None)) == grpc.StatusCode.UNAVAILABLE
-        assert head(client.replace(grpc_tls_client_cert=stranger.cert, grpc_tls_client_key=stranger.key)) == grpc.StatusCode.UNAVAILABLE
+        assert ledger_head_status(client) == grpc.StatusCode.OK
+        assert ledger_head_status(settings) == grpc.StatusCode.UNAVAILABLE  # plaintext to a TLS port
+        assert ledger_head_status(client.replace(grpc_tls_client_cert=None, grpc_tls_client_key=None)) == grpc.StatusCode.UNAVAILABLE
+        stranger_client = client.replace(grpc_tls_client_cert=stranger.cert, grpc_tls_client_key=stranger.key)
+        assert ledger_head_status(stranger_client) == grpc.StatusCode.UNAVAILABLE
         for name, value in (("TUNELINE_GRPC_TLS_CA", ca.cert), ("TUNELINE_GRPC_TLS_CLIENT_CERT", client_pair.cert),
                             ("TUNELINE_GRPC_TLS_CLIENT_KEY", client_pair.key)):
             monkeypatch.setenv(name, str(value))

@@ -6,10 +6,7 @@ import stat
 
 import grpc
 import pytest
-from tuneline.monitor.v1 import query_pb2 as q
-from tuneline.monitor.v1 import query_pb2_grpc as q_grpc
 
-from services.kernel import grpc_tls
 from services.kernel.blobs import BlobStore
 from services.kernel.settings import DEV_TOKEN
 from services.kernel.store import Store
@@ -18,7 +15,7 @@ from services.monitor.lineage import Lineage
 from services.monitor.settings import MonitorSettings
 from services.monitor.store import MIGRATIONS
 from services.stack.secure import client_settings, grpc_env, plaintext, sealed_at_rest, secure_grpc
-from tests.support import free_ports, wait_for
+from tests.support import free_ports, ledger_head_status, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -34,25 +31,18 @@ def test_secure_mode_serves_mtls_to_the_operator_only(tmp_path):
     server = QueryServer(secured, QueryServicer(secured, store, Lineage(store, BlobStore(str(tmp_path / "artifacts")))))
     server.start()
 
-    def head(s) -> grpc.StatusCode:
-        with grpc_tls.channel(s, s.monitor_address) as ch:
-            try:
-                q_grpc.QueryStub(ch).LedgerHead(q.LedgerHeadRequest(), metadata=grpc_tls.bearer(s), timeout=10)
-                return grpc.StatusCode.OK
-            except grpc.RpcError as err:
-                return err.code()
     try:
-        assert head(secured) == grpc.StatusCode.OK
-        assert head(secured.replace(grpc_token=DEV_TOKEN)) == grpc.StatusCode.PERMISSION_DENIED
-        assert head(plain) == grpc.StatusCode.UNAVAILABLE
+        assert ledger_head_status(secured) == grpc.StatusCode.OK
+        assert ledger_head_status(secured.replace(grpc_token=DEV_TOKEN)) == grpc.StatusCode.PERMISSION_DENIED
+        assert ledger_head_status(plain) == grpc.StatusCode.UNAVAILABLE
         # A second start issues a new operator token; the server re-reads its credentials (within a
         # second) and the old token stops working.
         again = secure_grpc(plain)
         assert again.grpc_token != secured.grpc_token
-        wait_for(lambda: head(again) == grpc.StatusCode.OK, 10, "the new operator token accepted")
-        assert head(secured) == grpc.StatusCode.PERMISSION_DENIED
+        wait_for(lambda: ledger_head_status(again) == grpc.StatusCode.OK, 10, "the new operator token accepted")
+        assert ledger_head_status(secured) == grpc.StatusCode.PERMISSION_DENIED
         # The CLI on this state folder picks the client side up by itself (`tuneline status` after `up --secure`).
-        assert head(client_settings(plain)) == grpc.StatusCode.OK
+        assert ledger_head_status(client_settings(plain)) == grpc.StatusCode.OK
         plaintext(plain)
         assert client_settings(plain) == plain
     finally:
