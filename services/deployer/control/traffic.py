@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Protocol
@@ -35,10 +36,16 @@ class Traffic:
     def admit(self, a: Adapter, signature: ev.ArtifactRef, artifacts: ArtifactVerifier) -> Path:
         """Fetch a newly approved adapter, verify the trainer's artifact signature over the fetched files, load it.
 
-        Unauthenticated (nothing loaded) when the signature is missing or does not verify.
+        Unauthenticated (nothing loaded) when the signature is missing or does not verify, IntegrityError when
+        the bytes do not match the digest; either way the fetched files are removed (the pool serves from a
+        private copy of its own, so an adapter already serving is not touched).
         """
-        folder = self._fetch(a)
-        artifacts.verify(folder, bundle_of(self.blobs, signature, a.digest), a.digest)
+        try:
+            folder = self._fetch(a)
+            artifacts.verify(folder, bundle_of(self.blobs, signature, a.digest), a.digest)
+        except BaseException:
+            shutil.rmtree(self.adapter_dir(a.digest), ignore_errors=True)
+            raise
         self.pool.load(a.digest, folder)
         return folder
 

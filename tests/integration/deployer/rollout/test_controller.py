@@ -123,6 +123,7 @@ def test_unapproved_unsigned_or_mismatched_adapter_is_refused(world, why: str, t
     with pytest.raises(REFUSED_AS.get(why, InvalidInput)) as refused:
         deliver(world, message)
     assert world.pool.loads == [] and world.routing.get("g") is None and events(world) == []
+    assert not world.controller.adapter_dir(ref.digest).exists(), "nothing refused stays in the adapters folder"
     if REFUSED_AS.get(why) is Unauthenticated:
         assert ref.digest in str(refused.value) and "signature" in str(refused.value)
 
