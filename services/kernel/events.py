@@ -39,6 +39,7 @@ EVENT_TYPES: dict[str, type[Message]] = {
     "drift.detected": ev.DriftDetected,
     "rollback.requested": ev.RollbackRequested,
     "alert.raised": ev.AlertRaised,
+    "retention.applied": ev.RetentionApplied,
     DEADLETTER: ev.DeadLetter,
 }
 _NAME_BY_CLASS = {cls.DESCRIPTOR.full_name: name for name, cls in EVENT_TYPES.items()}

@@ -146,12 +146,25 @@ class AcceptanceSpec(_OptionalSection):
 REQUIRED_CRITERIA = tuple(name for name, f in AcceptanceSpec.model_fields.items() if f.is_required())
 
 
-class PolicySpec(_Strict):
+DEFAULT_LOG_RETENTION_DAYS = 30
+
+
+class PolicySpec(_OptionalSection):
+    _OMIT_WHEN_UNSET = ("log_retention_days",)
+
     escalate_below_confidence: float = Field(0.55, ge=0.0, le=1.0)
     blocked_labels: list[str] = []
     log_text: bool = False          # put the (PII-scrubbed) text in inference.logged
+    # How long logged text may be kept: the monitor's ledger removes it after this (retention.applied),
+    # and the deployer logs none when the bus keeps inference.logged longer (inference_log_retention_days).
+    log_retention_days: int | None = Field(None, ge=1, le=3650)
     auto_rollback: bool = True      # the monitor may ask for a rollback itself
     retrain_on_rollback: bool = False
+
+    @property
+    def retention_days(self) -> int:
+        """How many days logged text is kept (30 unless the goal says)."""
+        return self.log_retention_days or DEFAULT_LOG_RETENTION_DAYS
 
 
 class RolloutSpec(_Strict):

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     kafka_ssl_ca_location: Path | None = None
     kafka_ssl_certificate_location: Path | None = None
     kafka_ssl_key_location: Path | None = None
+    # How long the bus keeps inference.logged (its topic's retention.ms, set when the topic is made).
+    # A goal whose policy.log_retention_days is shorter gets no text in its log: the bus would keep it longer.
+    inference_log_retention_days: int = Field(7, ge=1, le=3650)
     # Prepended to every topic and consumer group: tests use a fresh one each, deployments leave it empty.
     namespace: str = ""
     # Stores: "{service}" is replaced by the service name; empty means one SQLite file per service.

@@ -56,6 +56,7 @@ SIGNED_BY: dict[str, frozenset[str]] = {
     "eval.passed": frozenset({"evaluator"}),
     "eval.failed": frozenset({"evaluator"}),
     "rollback.requested": frozenset({"monitor", "operator"}),
+    "retention.applied": frozenset({"monitor"}),
 }
 
 

@@ -105,6 +105,9 @@ def _sqlite_engine(url: str, pool_size: int, pool_timeout_s: float) -> sa.Engine
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
+        # Deleted or overwritten content is zeroed, not left in free pages: text that retention removes
+        # is gone from the file, not just from the tables.
+        cur.execute("PRAGMA secure_delete=ON")
         cur.close()
 
     @event.listens_for(engine, "begin")

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from services.kernel import ledger
 from services.kernel.events import CONTENT_TYPE, SPEC_VERSION, Incoming, ce_type
 from services.kernel.store import Store
+from services.monitor import retention
 from services.monitor.batching import buffered
 from services.monitor.lineage_keys import keys_of
 from services.monitor.store import LedgerRow, LineageKey
@@ -65,7 +66,8 @@ def append_event(inc: Incoming[M], session: Session) -> ledger.LedgerRecord:
         list(inc.raw_headers) if consumed else cloud_event_headers(inc))
     rec = ledger.append(_head(session), topic=inc.topic, partition=inc.partition, offset=inc.offset,
                         ce_id=inc.id, ce_type=_received_ce_type(inc), headers=headers, payload=payload)
-    buffered(session, LedgerRow).append(dict(rec.__dict__, payload=payload))
+    buffered(session, LedgerRow).append(dict(rec.__dict__, payload=payload, subject=inc.subject[:300],
+                                             event_ms=int(inc.time.timestamp() * 1000), purged_by=None))
     keys = [{"key": key, "seq": rec.seq, "kind": kind} for kind, key in keys_of(inc.type, inc.id, inc.message)]
     buffered(session, LineageKey).extend(keys)
     session.info[_HEAD_KEY] = ledger.LedgerHead(rec.seq, rec.hash)
@@ -77,7 +79,7 @@ def _to_record(row: LedgerRow) -> ledger.LedgerRecord:
                                row.headers_json, row.payload_digest, row.prev_hash, row.hash)
 
 
-def stored_records(store: Store) -> Iterator[tuple[ledger.LedgerRecord, bytes]]:
+def stored_records(store: Store) -> Iterator[tuple[ledger.LedgerRecord, bytes | None]]:
     """Every ledger record with its payload bytes, in sequence order, a page at a time."""
     after = 0
     while True:
@@ -86,7 +88,8 @@ def stored_records(store: Store) -> Iterator[tuple[ledger.LedgerRecord, bytes]]:
         if not rows:
             return
         for row in rows:
-            yield _to_record(row), row.payload
+            # A payload whose text retention removed no longer matches its digest; check_deletions vouches for it.
+            yield _to_record(row), (row.payload if row.purged_by is None else None)
         after = rows[-1].seq
 
 
@@ -125,5 +128,12 @@ def export_head(store: Store, path: Path) -> ledger.LedgerHead:
 
 
 def verify_ledger(store: Store, exported: ledger.LedgerHead | None) -> ledger.Verification:
-    """Recompute the whole chain from the store (storage order) against the exported head."""
-    return ledger.verify_chain(stored_records(store), exported)
+    """Recompute the whole chain from the store (storage order) against the exported head, and account
+    for every payload retention changed."""
+    chained = ledger.verify_chain(stored_records(store), exported)
+    if not chained.ok:
+        return chained
+    deletions = retention.check_deletions(store)
+    if not deletions.ok:
+        return ledger.Verification(False, chained.records, deletions.seq, deletions.problem, chained.head)
+    return chained

@@ -16,6 +16,7 @@ from services.monitor.entrypoints.grpc_server import QueryServer, QueryServicer
 from services.monitor.entrypoints.head_exporter import HeadExporter
 from services.monitor.lineage import Lineage
 from services.monitor.reports import execute_report
+from services.monitor.retention import RetentionSweeper
 from services.monitor.settings import MonitorSettings
 from services.monitor.store import MIGRATIONS
 from services.monitor.windows import REPORT_JOB, WindowDeps
@@ -26,7 +27,10 @@ LEDGER, MONITOR = "monitor-ledger", "monitor"
 def subscriptions(settings: MonitorSettings, deps: WindowDeps) -> list[Subscription]:
     """The ledger consumer on every topic (dead letters included) and the monitor's own handlers."""
     batch = settings.monitor_batch_size
-    subs = [Subscription(event=name, handler=handlers.record_in_ledger, consumer=LEDGER, batch_size=batch) for name in EVENT_TYPES]
+    # A retention decision is carried out where it is appended, one at a time (services.monitor.retention).
+    subs = [Subscription(event=name, handler=handlers.record_in_ledger, consumer=LEDGER, batch_size=batch)
+            for name in EVENT_TYPES if name != "retention.applied"]
+    subs.append(Subscription(event="retention.applied", handler=handlers.on_retention_applied, consumer=LEDGER))
     routes: dict[str, Handler] = {"goal.applied": handlers.on_goal_applied, "eval.passed": handlers.on_eval_passed,
                                   "eval.failed": handlers.on_eval_failed, "deployment.started": handlers.on_deployment_started,
                                   "deployment.promoted": handlers.on_deployment_promoted,
@@ -46,5 +50,6 @@ def build(settings: MonitorSettings) -> ServiceRuntime:
     runner = JobRunner(store, REPORT_JOB, functools.partial(execute_report, store=store, blobs=blobs, render=render_drift_html))
     server = QueryServer(settings, QueryServicer(settings, store, Lineage(store, blobs)))
     exporter = HeadExporter(store, audit.head_file(settings.state_dir), settings.monitor_head_export_s)
+    sweeper = RetentionSweeper(store, settings.monitor_retention_sweep_s)
     return ServiceRuntime("monitor", settings, store, subscriptions(settings, deps), job_runners=[runner],
-                          background=[server, exporter])
+                          background=[server, exporter, sweeper])

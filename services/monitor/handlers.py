@@ -15,7 +15,7 @@ from tuneline.events.v1 import events_pb2 as ev
 
 from services.kernel.events import Incoming, Outgoing
 from services.kernel.goals import apply_goal
-from services.monitor import audit
+from services.monitor import audit, retention
 from services.monitor.domain.alerts import Alert
 from services.monitor.store import DeploymentRow, ReferenceRow
 from services.monitor.windows import WindowDeps, add_to_window
@@ -36,6 +36,15 @@ def alert_event(alert: Alert, source: Incoming[M]) -> Outgoing:
 def record_in_ledger(inc: Incoming[M], session: Session) -> list[Outgoing]:
     """Append any event to the audit ledger."""
     audit.append_event(inc, session)
+    return []
+
+
+def on_retention_applied(inc: Incoming[ev.RetentionApplied], session: Session) -> list[Outgoing]:
+    """Ledger consumer: append the retention decision and carry it out in the same transaction."""
+    record = audit.append_event(inc, session)
+    changed = retention.apply(session, inc.message, record.seq)
+    log.info("ledger record %d: text removed from %d records of goal %s (retention %d days)",
+             record.seq, changed, inc.message.goal_name, inc.message.retention_days)
     return []
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from services.kernel.settings import Settings
 
 
@@ -12,5 +14,7 @@ class MonitorSettings(Settings):
     monitor_report_every: int = 10
     # How often the ledger head is exported outside the store (seconds).
     monitor_head_export_s: float = 5.0
+    # How often logged text past its goal's retention is looked for (services.monitor.retention).
+    monitor_retention_sweep_s: float = Field(3600.0, gt=0)
     # One transaction per this many events for the ledger and inference consumers (K1).
     monitor_batch_size: int = 500

@@ -27,6 +27,12 @@ class LedgerRow(Base):
     payload: Mapped[bytes] = mapped_column(sa.LargeBinary)
     prev_hash: Mapped[str] = mapped_column(sa.String(71), unique=True)
     hash: Mapped[str] = mapped_column(sa.String(71))
+    __table_args__ = (sa.Index("ix_monitor_ledger_retention", "ce_type", "subject", "event_ms"),)
+    # From the record's ce_subject and ce_time (which the chain covers), for retention's queries.
+    subject: Mapped[str | None] = mapped_column(sa.String(300), nullable=True)
+    event_ms: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+    # The retention.applied record that removed this record's text (its payload is then the redacted one).
+    purged_by: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
 
 
 class LineageKey(Base):

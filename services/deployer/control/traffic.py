@@ -83,7 +83,8 @@ def route_of(r: Rollout, adapter_dir: Callable[[str], Path]) -> GoalRoute:
         candidate, mode = _slot(r.candidate, role, r.candidate_percent, adapter_dir), role
     return GoalRoute(goal=r.goal, champion=champion, candidate=candidate, mode=mode,
                      escalate_below_confidence=r.policy.escalate_below_confidence,
-                     blocked_labels=frozenset(r.policy.blocked_labels), log_text=r.policy.log_text)
+                     blocked_labels=frozenset(r.policy.blocked_labels), log_text=r.policy.log_text,
+                     log_retention_days=r.policy.log_retention_days)
 
 
 def _slot(a: Adapter, role: Role, percent: int, adapter_dir: Callable[[str], Path]) -> Slot:

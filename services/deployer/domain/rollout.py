@@ -69,6 +69,7 @@ class Policy(Value):
     escalate_below_confidence: float = 0.55
     blocked_labels: tuple[str, ...] = ()
     log_text: bool = False
+    log_retention_days: int = 30
 
 
 def plan_of(goal: Goal) -> Plan:
@@ -84,7 +85,8 @@ def policy_of(goal: Goal) -> Policy:
     """The serving policy a goal declares."""
     p = goal.policy
     return Policy(escalate_below_confidence=p.escalate_below_confidence,
-                  blocked_labels=tuple(sorted(p.blocked_labels)), log_text=p.log_text)
+                  blocked_labels=tuple(sorted(p.blocked_labels)), log_text=p.log_text,
+                  log_retention_days=p.retention_days)
 
 
 class StepRecord(Value):

@@ -49,6 +49,7 @@ class GoalRoute:
     escalate_below_confidence: float
     blocked_labels: frozenset[str]
     log_text: bool
+    log_retention_days: int = 30
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -339,7 +339,7 @@ def build_server(settings: Settings, routing: RoutingTable, pool: ServingPool, o
     guard = guard or Guard(settings, "deployer")
     config = config or getattr(settings, "serving", None) or ServingConfig()
     batcher = MicroBatcher(pool, config)
-    responder = Responder(routing, pool, batcher, observer, log_sink, config)
+    responder = Responder(routing, pool, batcher, observer, log_sink, config, settings.inference_log_retention_days)
     options = [("grpc.max_receive_message_length", config.max_message_bytes),
                ("grpc.max_send_message_length", config.max_message_bytes), ("grpc.so_reuseport", 0)]
     server = grpc.server(ThreadPoolExecutor(config.grpc_threads, thread_name_prefix="grpc"),

@@ -100,11 +100,14 @@ class Responder:
     """Turns Questions into Answers through the routing table, the pool and the batcher."""
 
     def __init__(self, routing: RoutingTable, pool: LoadedAdapters, batcher: MicroBatcher,
-                 observer: ServedObserver, log_sink: LogSink, config: ServingConfig) -> None:
+                 observer: ServedObserver, log_sink: LogSink, config: ServingConfig, bus_retention_days: int = 7) -> None:
         self._routing, self._pool, self._batcher = routing, pool, batcher
         self._observer, self._log, self._config = observer, log_sink, config
+        # The bus keeps inference.logged this long: a goal that allows its text for less gets none logged.
+        self._bus_retention_days = bus_retention_days
         self.mirror_skipped = 0
         self._warned: set[str] = set()
+        self._warned_retention: set[str] = set()
 
     def answer(self, question: Question, timeout_s: float | None = None) -> Answer:
         """Answer one question (InvalidInput, NotFound, Overloaded, ShuttingDown, AdapterNotLoaded)."""
@@ -222,10 +225,20 @@ class Responder:
         escalate, _ = decide(a.route, label, confidence)
         self._log.record(self._entry(a, mirror, "mirror", scored, label, latency_ms, escalate))
 
+    def _keeps_text_briefly(self, route: GoalRoute) -> bool:
+        if route.log_retention_days >= self._bus_retention_days:
+            return True
+        if route.goal not in self._warned_retention:
+            self._warned_retention.add(route.goal)
+            log.warning("goal %s allows logged text for %d days but the bus keeps inference.logged for %d "
+                        "(inference_log_retention_days): its text is not logged", route.goal,
+                        route.log_retention_days, self._bus_retention_days)
+        return False
+
     def _entry(self, a: _Admitted, slot: Slot, variant: str, scored: Scored | None, label: str,
                latency_ms: float, escalated: bool, error_code: str = "") -> LogEntry:
         q = a.question
-        log_text = a.route.log_text and self._config.allow_text_logging
+        log_text = a.route.log_text and self._config.allow_text_logging and self._keeps_text_briefly(a.route)
         return LogEntry(
             request_id=q.request_id, goal=q.goal, goal_version=slot.goal_version, adapter_digest=slot.digest,
             dataset_version=slot.dataset_version, deployment_id=slot.deployment_id, variant=variant, label=label,

@@ -55,7 +55,7 @@ ACCESS: dict[str, Access] = {
     "deployer": Access(writes=("deployment.started", "deployment.promoted", "deployment.rolled_back", "inference.logged",
                                DEADLETTER),
                        reads=("goal.applied", "eval.passed", "rollback.requested", "drift.detected")),
-    "monitor": Access(writes=("drift.detected", "rollback.requested", "alert.raised", DEADLETTER),
+    "monitor": Access(writes=("drift.detected", "rollback.requested", "alert.raised", "retention.applied", DEADLETTER),
                       reads=tuple(EVENT_TYPES)),
     # The CLI and the demo: goals, published datasets, retraining and rollbacks that people ask for;
     # every event but the predictions' log for watching, and its services' groups' offsets for lag.

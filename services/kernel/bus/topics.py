@@ -59,6 +59,18 @@ def brokers_registered(settings: Settings, timeout_s: float = 2.0) -> int:
         return 0
 
 
+def topic_config(settings: Settings, topic: str) -> dict[str, str]:
+    """A new topic's configuration: durability from the replication, retention for the predictions' log."""
+    config = {}
+    if settings.replication >= 3:
+        # Three replicas: an acknowledged event is on two of them, so one broker lost loses nothing.
+        config["min.insync.replicas"] = "2"
+    if topic == settings.topic("inference.logged"):
+        # Logged text is personal data: the bus keeps it no longer than this (goals can only ask for more).
+        config["retention.ms"] = str(settings.inference_log_retention_days * 86_400_000)
+    return config
+
+
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create the missing Tuneline topics; returns the names created now (empty when all existed)."""
     client = admin(settings)
@@ -71,8 +83,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
         return []
     futures = client.create_topics(
         [NewTopic(t, num_partitions=settings.kafka_partitions, replication_factor=settings.replication,
-                  # Three replicas: an acknowledged event is on two of them, so one broker lost loses nothing.
-                  config={"min.insync.replicas": "2"} if settings.replication >= 3 else {}) for t in wanted],
+                  config=topic_config(settings, t)) for t in wanted],
         operation_timeout=timeout_s,
     )
     for topic, fut in futures.items():

@@ -220,9 +220,22 @@ class TestStoreContract:
             except BaseException as err:  # noqa: BLE001 - reported by the test below
                 failures.append(err)
 
+        # Exhaustion on purpose, not by luck: hold every connection the pool will give until a writer
+        # has timed out waiting for one (a fast machine otherwise never queues long enough).
+        held = []
+        while True:
+            try:
+                held.append(store.engine.raw_connection())
+            except sa.exc.TimeoutError:
+                break
         threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
         for t in threads:
             t.start()
+        try:
+            wait_for(lambda: retried["TimeoutError"] > 0, 60, "a writer to time out on the exhausted pool")
+        finally:
+            for connection in held:
+                connection.close()
         for t in threads:
             t.join(600)
         try:

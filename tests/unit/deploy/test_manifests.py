@@ -31,7 +31,7 @@ TOPICS = [
     for e in (
         "goal.applied dataset.published dataset.registered dataset.rejected run.requested run.started "
         "run.finished eval.passed eval.failed deployment.started deployment.promoted deployment.rolled_back "
-        "inference.logged drift.detected rollback.requested alert.raised deadletter"
+        "inference.logged drift.detected rollback.requested alert.raised retention.applied deadletter"
     ).split()
 ]
 SERVICES = ["ingest", "trainer", "evaluator", "deployer", "monitor"]

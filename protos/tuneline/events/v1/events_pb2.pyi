@@ -575,6 +575,28 @@ class RollbackRequested(_message.Message):
     retrain: bool
     def __init__(self, goal_name: _Optional[str] = ..., adapter_digest: _Optional[str] = ..., deployment_id: _Optional[str] = ..., reason: _Optional[str] = ..., incident_id: _Optional[str] = ..., requested_by: _Optional[str] = ..., numbers: _Optional[_Mapping[str, float]] = ..., retrain: _Optional[bool] = ...) -> None: ...
 
+class RetentionApplied(_message.Message):
+    __slots__ = ("goal_name", "event_type", "retention_days", "cutoff_unix_ms", "first_seq", "last_seq", "records", "redactions_digest", "requested_at_unix_ms")
+    GOAL_NAME_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_DAYS_FIELD_NUMBER: _ClassVar[int]
+    CUTOFF_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    REDACTIONS_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    goal_name: str
+    event_type: str
+    retention_days: int
+    cutoff_unix_ms: int
+    first_seq: int
+    last_seq: int
+    records: int
+    redactions_digest: str
+    requested_at_unix_ms: int
+    def __init__(self, goal_name: _Optional[str] = ..., event_type: _Optional[str] = ..., retention_days: _Optional[int] = ..., cutoff_unix_ms: _Optional[int] = ..., first_seq: _Optional[int] = ..., last_seq: _Optional[int] = ..., records: _Optional[int] = ..., redactions_digest: _Optional[str] = ..., requested_at_unix_ms: _Optional[int] = ...) -> None: ...
+
 class AlertRaised(_message.Message):
     __slots__ = ("alert_id", "severity", "goal_name", "summary", "details", "source_event_id", "source_event_type", "report_uri", "trace_id", "kind")
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]
