@@ -20,6 +20,7 @@ from services.ingest.adapters.parquet_files import SnapshotWriter, Staging, read
 from services.ingest.domain import similarity
 from services.ingest.domain.certificate import GateOutcome, Tally, failed
 from services.ingest.domain.labels import label_gate
+from services.ingest.domain.minimise import minimisation_gate
 from services.ingest.domain.split import assign_eval
 from services.ingest.plan import Certified, Plan, Policy
 from services.ingest.scan import Progress, merge_schema, pii_verdict, scan
@@ -201,13 +202,14 @@ def certify(plan: Plan, policy: Policy, work: Path, progress: Progress = lambda 
     """Run every gate over the plan's data; write train/eval snapshots under `work` when all pass."""
     pii = Tally(policy.max_examples)
     sources = [plan.source] + ([plan.eval_source] if plan.eval_source else [])
-    schemas, parts = [], []
+    schemas, parts, columns = [], [], set[str]()
     for i, loc in enumerate(sources):
         staging = Staging(work / f"stage-{i}")
         progress(0.1 + 0.4 * i / len(sources), f"reading source {i + 1} of {len(sources)}")
-        schemas.append(scan(loc, plan, policy, staging, pii, progress))
+        schemas.append(scan(loc, plan, policy, staging, pii, progress, columns))
         parts.append(_dedup(staging, staging.folder, policy.near_threshold))
-    certificate = [merge_schema(schemas), pii_verdict(pii, plan.pii_action)]
+    certificate = [merge_schema(schemas), pii_verdict(pii, plan.pii_action),
+                   minimisation_gate(columns, plan.fields, plan.slice_values, policy.max_examples)]
     if failed(certificate):
         return Certified(certificate)
     progress(0.6, "deduplicating and splitting")

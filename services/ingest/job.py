@@ -35,6 +35,7 @@ from services.kernel.goal import Goal
 from services.kernel.goals import goal_for_dataset
 from services.kernel.ids import canonical_json, digest_json
 from services.kernel.jobs import Job, JobContext
+from services.kernel.signing import pseudonym_key
 from services.kernel.store import Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -103,10 +104,11 @@ def _plan(p: ev.DatasetPublished, deps: IngestDeps, work: Path) -> Plan:
     eval_source = check_uri(p.eval_uri, roots, schemes, denied) if p.eval_uri else None
     goal = _goal(deps, p.dataset_name)
     task = goal.task if goal else None
+    slice_values = (goal.data.slice_values if goal else None) or "keep"
     fields = FieldSpec(
         p.text_field or (task.text_field if task else "text"),
         p.label_field or (task.label_field if task else "label"),
-        p.slice_field or ((task.slice_field or "") if task else ""),
+        "" if slice_values == "drop" else p.slice_field or ((task.slice_field or "") if task else ""),
     )
     history = _history(deps, p.dataset_name)
     known = sorted({label for r in history for label in json.loads(r.labels_json)})
@@ -116,7 +118,8 @@ def _plan(p: ev.DatasetPublished, deps: IngestDeps, work: Path) -> Plan:
         goal.data.eval_fraction if goal else s.eval_fraction, goal.data.seed if goal else s.split_seed,
         goal.data.pii if goal else s.pii_action,
         goal.data.min_examples_per_label if goal else s.min_examples_per_label,
-        tuple(known), priors,
+        tuple(known), priors, slice_values,
+        pseudonym_key(s) if slice_values == "hash" and fields.slice else b"",
     )
 
 

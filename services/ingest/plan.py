@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.ingest.domain.certificate import GateOutcome, failed
@@ -41,6 +41,9 @@ class Plan:
     min_examples: int = 5
     known_labels: tuple[str, ...] = ()
     prior_evals: tuple[Path, ...] = ()
+    # The goal's `data.slice_values` (keep, hash or drop) and, to hash, the ingest's pseudonym key.
+    slice_values: str = "keep"
+    pseudonym_key: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from services.ingest.adapters.parquet_files import Staging
 from services.ingest.adapters.reader import Chunk, detect_format, read_chunks
 from services.ingest.domain import similarity
 from services.ingest.domain.certificate import GateOutcome, Tally
+from services.ingest.domain.minimise import pseudonym
 from services.ingest.domain.rows import RowProblem, parse_row
 from services.ingest.domain.uri import DatasetLocation
 from services.ingest.plan import Plan, Policy
@@ -18,15 +19,17 @@ Progress = Callable[[float, str], None]
 _REPORT_EVERY = 16  # chunks between progress reports
 
 
-def scan(loc: DatasetLocation, plan: Plan, policy: Policy, staging: Staging, pii: Tally, progress: Progress) -> GateOutcome:
-    """Read, check and scrub every row into staging; returns the schema gate."""
+def scan(loc: DatasetLocation, plan: Plan, policy: Policy, staging: Staging, pii: Tally, progress: Progress,
+         columns: set[str] | None = None) -> GateOutcome:
+    """Read, check and scrub every row into staging (slice values hashed when the goal asks); returns the
+    schema gate. `columns` collects the source's column names."""
     schema, total = Tally(policy.max_examples), 0
     fmt = ""
     try:
         fmt = detect_format(loc.uri, plan.fmt)
-        for i, chunk in enumerate(read_chunks(loc, fmt, plan.fields, policy.chunk_rows, policy.max_row_bytes)):
+        for i, chunk in enumerate(read_chunks(loc, fmt, plan.fields, policy.chunk_rows, policy.max_row_bytes, columns)):
             total += len(chunk)
-            _stage_chunk(chunk, policy, staging, schema, pii)
+            _stage_chunk(chunk, policy, staging, schema, pii, plan.pseudonym_key if plan.slice_values == "hash" else b"")
             if i % _REPORT_EVERY == 0:
                 progress(0.1, f"read {total} rows")
     except InvalidInput as err:
@@ -34,7 +37,7 @@ def scan(loc: DatasetLocation, plan: Plan, policy: Policy, staging: Staging, pii
     return _schema_verdict(schema, total, staging.rows, policy, fmt)
 
 
-def _stage_chunk(chunk: Chunk, policy: Policy, staging: Staging, schema: Tally, pii: Tally) -> None:
+def _stage_chunk(chunk: Chunk, policy: Policy, staging: Staging, schema: Tally, pii: Tally, slice_key: bytes) -> None:
     texts: list[str] = []
     labels: list[str] = []
     slices: list[str] = []
@@ -48,7 +51,7 @@ def _stage_chunk(chunk: Chunk, policy: Policy, staging: Staging, schema: Tally, 
             pii.add(kind, f"row {item.number}: {redact(s.text)}", n)
         texts.append(s.text)
         labels.append(row.label)
-        slices.append(row.slice)
+        slices.append(pseudonym(slice_key, row.slice) if slice_key else row.slice)
     keys, sigs = similarity.keys_and_signatures(texts)
     staging.add(keys, texts, labels, slices, sigs)
 

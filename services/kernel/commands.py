@@ -122,7 +122,7 @@ def render_trace(tid: str, spans: list[SpanRecord]) -> Tree:
 @keys_app.command("init")
 def keys_init(state_dir: str | None = StateDir) -> None:
     """Make every missing key pair under the keys folder: each identity's Ed25519 pair and the trainer's EC P-256
-    artifact key (an existing key is never replaced)."""
+    artifact key, and the ingest's pseudonym key (an existing key is never replaced)."""
     settings = _settings(state_dir)
     made = init_keys(settings)
     console.print(f"keys in {keys_dir(settings)}: made {', '.join(made) or 'none (all present)'}")

@@ -51,7 +51,9 @@ class TaskSpec(_Strict):
     slice_field: str | None = None
 
 
-class DataSpec(_Strict):
+class DataSpec(_OptionalSection):
+    _OMIT_WHEN_UNSET = ("slice_values",)
+
     dataset: str
     eval_fraction: float = Field(0.1, gt=0.0, lt=0.5)
     seed: int = 17
@@ -59,6 +61,9 @@ class DataSpec(_Strict):
     min_examples_per_label: int = Field(5, ge=1)
     # Train on this fraction of the registered train split (the demo's --quick and weak candidates).
     train_fraction: float = Field(1.0, gt=0.0, le=1.0)
+    # Minimisation of the slice column: keep the values, hash them (keyed pseudonyms: per-slice
+    # evaluation still works) or drop them. Unset is keep. Every other column is always left behind.
+    slice_values: Literal["keep", "hash", "drop"] | None = None
 
 
 class ApproachSpec(_Strict):

@@ -48,6 +48,9 @@ SIGNATURE_HEADER = "tuneline-signature"
 IDENTITIES = ("ingest", "trainer", "evaluator", "deployer", "monitor", "operator")
 # The trainer's artifact key: model-signing signs with elliptic-curve keys only (no Ed25519).
 ARTIFACT_KEY = "trainer-artifacts"
+# The ingest's pseudonym key: 32 random bytes (hex) keying the HMAC-SHA256 that replaces the values a
+# goal asks to hash (`data.slice_values: hash`). It stays with the ingest beside its private key.
+PSEUDONYM_KEY = "ingest.pseudonym"
 
 # The decisions, and who may make each. A consumer refuses any of these that does not verify.
 SIGNED_BY: dict[str, frozenset[str]] = {
@@ -93,7 +96,31 @@ def init_keys(settings: Settings, identities: tuple[str, ...] = (*IDENTITIES, AR
             pub = read_private_key(private).public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
             _create_once(public, pub, 0o644)
+    if "ingest" in identities and _create_once_missing(folder / PSEUDONYM_KEY, os.urandom(32).hex().encode() + b"\n", 0o600):
+        made.append(PSEUDONYM_KEY)
     return made
+
+
+def _create_once_missing(path: Path, data: bytes, mode: int) -> bool:
+    return not path.exists() and _create_once(path, data, mode)
+
+
+def pseudonym_key(settings: Settings) -> bytes:
+    """The ingest's pseudonym key (made at first use in the embedded mode); ConfigError when absent or malformed."""
+    path = keys_dir(settings) / PSEUDONYM_KEY
+    if not path.exists() and settings.signing_keys_auto:
+        init_keys(settings, ("ingest",))
+    try:
+        key = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except FileNotFoundError:
+        raise ConfigError(f"no pseudonym key for the ingest at {path}",
+                          hint="mount it there (tuneline keys init makes one) or set TUNELINE_KEYS_DIR") from None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ConfigError(f"cannot read the pseudonym key {path}: {err}", hint="it holds 64 hex digits; run `tuneline keys init`") from None
+    if len(key) < 32:
+        raise ConfigError(f"the pseudonym key {path} is {len(key)} bytes; it must be at least 32",
+                          hint="replace it with 64 random hex digits (tuneline keys init makes one)")
+    return key
 
 
 def _new_key(identity: str) -> PrivateKeyTypes:

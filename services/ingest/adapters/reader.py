@@ -61,18 +61,26 @@ def _sniff(f: BinaryIO, fmt: str) -> None:
         raise InvalidInput(f"the file looks binary, not {fmt} text (it contains NUL bytes)", hint="check --format and the file")
 
 
-def read_chunks(loc: DatasetLocation, fmt: str, fields: FieldSpec, chunk_rows: int, max_row_bytes: int) -> Iterator[Chunk]:
-    """Yield the dataset's rows in chunks of at most `chunk_rows`."""
+# The most column names a reader records for the certificate (a JSON Lines file can name a new key per row).
+MAX_COLUMN_NAMES = 256
+
+
+def read_chunks(loc: DatasetLocation, fmt: str, fields: FieldSpec, chunk_rows: int, max_row_bytes: int,
+                columns: set[str] | None = None) -> Iterator[Chunk]:
+    """Yield the dataset's rows in chunks of at most `chunk_rows`; `columns`, when given, collects the
+    names of the source's columns (JSON Lines: the keys of its objects), so what was left out can be
+    recorded."""
+    seen: set[str] = set() if columns is None else columns
     with open_binary(loc) as raw:
         # A file without peek() is an unbuffered raw stream (readinto), which BufferedReader wraps.
         f = raw if hasattr(raw, "peek") else io.BufferedReader(cast(io.RawIOBase, raw))
         _sniff(f, fmt)
         if fmt == "parquet":
-            yield from _parquet(f, fields, chunk_rows)
+            yield from _parquet(f, fields, chunk_rows, seen)
         elif fmt == "jsonl":
-            yield from _batched(_jsonl(f, fields, max_row_bytes), chunk_rows)
+            yield from _batched(_jsonl(f, fields, max_row_bytes, seen), chunk_rows)
         else:
-            yield from _batched(_csv(f, fields, max_row_bytes), chunk_rows)
+            yield from _batched(_csv(f, fields, max_row_bytes, seen), chunk_rows)
 
 
 def _batched(rows: Iterator[RawRow | RowProblem], n: int) -> Iterator[Chunk]:
@@ -95,7 +103,7 @@ def _missing_columns(found: list[str], fields: FieldSpec) -> None:
         )
 
 
-def _csv(f: BinaryIO, fields: FieldSpec, max_row_bytes: int) -> Iterator[RawRow | RowProblem]:
+def _csv(f: BinaryIO, fields: FieldSpec, max_row_bytes: int, seen: set[str]) -> Iterator[RawRow | RowProblem]:
     # The csv module refuses fields over this limit instead of buffering a runaway row.
     csv.field_size_limit(max_row_bytes)
     text = io.TextIOWrapper(f, encoding="utf-8-sig", errors="surrogateescape", newline="")
@@ -106,6 +114,7 @@ def _csv(f: BinaryIO, fields: FieldSpec, max_row_bytes: int) -> Iterator[RawRow 
             raise InvalidInput("the CSV file is empty (no header row)", hint="publish a file with a header and rows")
         columns = [h.strip() for h in header]
         _missing_columns(columns, fields)
+        seen.update(columns[:MAX_COLUMN_NAMES])
         ti, li = columns.index(fields.text), columns.index(fields.label)
         si = columns.index(fields.slice) if fields.slice else -1
         for record in reader:
@@ -122,7 +131,7 @@ def _csv(f: BinaryIO, fields: FieldSpec, max_row_bytes: int) -> Iterator[RawRow 
         ) from None
 
 
-def _jsonl(f: BinaryIO, fields: FieldSpec, max_row_bytes: int) -> Iterator[RawRow | RowProblem]:
+def _jsonl(f: BinaryIO, fields: FieldSpec, max_row_bytes: int, seen: set[str]) -> Iterator[RawRow | RowProblem]:
     number = 0
     while line := f.readline(max_row_bytes + 1):
         number += 1
@@ -132,10 +141,10 @@ def _jsonl(f: BinaryIO, fields: FieldSpec, max_row_bytes: int) -> Iterator[RawRo
             yield RowProblem(number, "row_too_long", f"line is over {max_row_bytes} bytes")
             continue
         if line.strip():
-            yield _json_row(number, line, fields)
+            yield _json_row(number, line, fields, seen)
 
 
-def _json_row(number: int, line: bytes, fields: FieldSpec) -> RawRow | RowProblem:
+def _json_row(number: int, line: bytes, fields: FieldSpec, seen: set[str]) -> RawRow | RowProblem:
     try:
         obj = json.loads(line.decode("utf-8"))
     except UnicodeDecodeError as err:
@@ -144,15 +153,18 @@ def _json_row(number: int, line: bytes, fields: FieldSpec) -> RawRow | RowProble
         return RowProblem(number, "invalid_json", f"line is not valid JSON ({err.msg} at column {err.colno})")
     if not isinstance(obj, dict):
         return RowProblem(number, "not_an_object", "line is not a JSON object")
+    if len(seen) < MAX_COLUMN_NAMES:
+        seen.update(k for k in obj if k not in seen)
     return RawRow(number, obj.get(fields.text), obj.get(fields.label), obj.get(fields.slice) if fields.slice else None)
 
 
-def _parquet(f: BinaryIO, fields: FieldSpec, chunk_rows: int) -> Iterator[Chunk]:
+def _parquet(f: BinaryIO, fields: FieldSpec, chunk_rows: int, seen: set[str]) -> Iterator[Chunk]:
     try:
         pf = pq.ParquetFile(f)
     except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a bad file
         raise InvalidInput(f"not a readable Parquet file: {err}", hint="check --format and the file") from None
     _missing_columns(pf.schema_arrow.names, fields)
+    seen.update(pf.schema_arrow.names[:MAX_COLUMN_NAMES])
     number = 0
     for batch in pf.iter_batches(batch_size=chunk_rows, columns=list(fields.required())):
         cols = [batch.column(c).to_pylist() for c in fields.required()]

@@ -38,7 +38,7 @@ def test_three_datasets_register_with_stable_versions_and_once(ingest_env):
     assert set(by_name) == set(DATASETS)
     for name, msg in by_name.items():
         assert msg.published_event_id == ids[name] and msg.lineage["job"] == "etl-1" and msg.publisher == "test"
-        assert {g.gate for g in msg.certificate} == {"schema", "pii", "dedup", "leakage", "labels"}
+        assert {g.gate for g in msg.certificate} == {"schema", "pii", "minimisation", "dedup", "leakage", "labels"}
         assert msg.dataset_version == digest_json([msg.train.digest, msg.eval.digest])
         assert sha256_file(msg.train.uri) == msg.train.digest
     assert by_name["banking77"].dataset_version == _expected_version("banking77")

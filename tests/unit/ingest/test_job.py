@@ -60,3 +60,51 @@ def test_hostile_uri_gives_a_rejection_naming_the_source_gate(env, tmp_path):
     [out] = _run(d, ev.DatasetPublished(dataset_name="x", uri=f"{data}/%2e%2e/secret.csv"), "e3")
     assert isinstance(out.message, ev.DatasetRejected)
     assert out.message.failed_gates[0].gate == "source" and "'..'" in out.message.summary
+
+
+def _apply(d, goal):
+    with d.store.session() as s:
+        handlers.on_goal_applied(_incoming(ev.GoalApplied(goal_name=goal.name, goal_version=goal.version,
+                                                         goal_json=goal.canonical_json())), s)
+
+
+def _snapshot(d, reg, tmp_path):
+    import pyarrow.parquet as pq
+
+    return [pq.read_table(d.blobs.fetch_file(ref, tmp_path / f"{name}.parquet")).to_pylist()
+            for name, ref in (("train", reg.train), ("eval", reg.eval))]
+
+
+@pytest.mark.parametrize("slice_values", ["keep", "hash", "drop"])
+def test_the_snapshot_keeps_what_the_goal_allows_and_the_certificate_says_what_was_left_behind(env, kit, tmp_path, slice_values):
+    d, data = env
+    rows = [(t, lab, f"customer-{i % 4}@example.org region-{i % 4}", "internal note", str(i))
+            for i, (t, lab) in enumerate(kit.sentences(200))]
+    kit.write_csv(data / "wide.csv", rows, ("text", "label", "account", "notes", "row_id"))
+    goal = load_goal(REPO_ROOT / "goals" / "banking77.yaml")
+    goal = goal.replace(task=goal.task.replace(slice_field="account"),
+                        data=goal.data.replace(dataset="wide", slice_values=None if slice_values == "keep" else slice_values))
+    _apply(d, goal)
+    [out] = _run(d, ev.DatasetPublished(dataset_name="wide", uri=str(data / "wide.csv"), publisher="team"), "m1")
+    reg = out.message
+    assert isinstance(reg, ev.DatasetRegistered), reg
+    gate = next(g for g in reg.certificate if g.gate == "minimisation")
+    assert gate.passed and "notes" in gate.reason and "row_id" in gate.reason
+    assert gate.counts["source_columns"] == 5
+    snapshot = [r for part in _snapshot(d, reg, tmp_path) for r in part]
+    kept = {k for r in snapshot for k in r}
+    assert not kept & {"notes", "row_id", "account"}, "only text, label and slice are kept, under their own names"
+    slices = {r.get("slice") for r in snapshot}
+    raw = {f"customer-{i}@example.org region-{i}" for i in range(4)}
+    if slice_values == "keep":
+        assert slices == raw and gate.counts["dropped"] == 2
+    elif slice_values == "hash":
+        # Four values, four stable pseudonyms: per-slice evaluation still groups, the values are gone.
+        assert len(slices) == 4 and not slices & raw and all(str(v).startswith("h-") for v in slices)
+        assert gate.counts["hashed"] == 1 and "pseudonyms" in gate.reason
+        assert reg.slice_field == "slice"
+    else:
+        assert "slice" not in kept and reg.slice_field == "" and gate.counts["dropped"] == 3
+        assert "account" in gate.reason
+    blob = b"".join(p.read_bytes() for p in tmp_path.glob("*.parquet"))
+    assert (b"example.org" in blob) == (slice_values == "keep"), "no slice value left in the stored snapshot unless kept"
