@@ -12,7 +12,7 @@ from rich.tree import Tree
 from services.kernel import broker
 from services.kernel.artifact_signing import artifact_key_id
 from services.kernel.broker_security import SecureKafka
-from services.kernel.bus.topics import ensure_topics
+from services.kernel.bus.topics import align_topic_configs, ensure_topics
 from services.kernel.settings import Settings
 from services.kernel.signing import ARTIFACT_KEY, IDENTITIES, SIGNED_BY, init_keys, key_id, keys_dir, public_key
 from services.kernel.telemetry import SpanRecord, read_spans
@@ -41,11 +41,13 @@ def kafka_start(state_dir: str | None = StateDir,
         st = broker.start(s, secure=secure, brokers=brokers or None)
         s = s.replace(kafka_brokers=st.brokers)
         created = ensure_topics(broker.management_settings(s))
+        aligned = align_topic_configs(broker.management_settings(s))
         acls = SecureKafka.of(s).provision(s) if secure else 0
     nodes = f"{st.brokers} nodes, " if st.brokers > 1 else ""
     console.print(f"Kafka is up at [bold]{st.bootstrap}[/] ({nodes}pid {st.pid}); data {st.data_dir}; log {st.log_file}")
     if created:
         console.print(f"created {len(created)} topics")
+    _print_aligned(aligned)
     if secure:
         folder = SecureKafka.of(s).folder
         console.print(f"SASL_SSL with ACLs ({acls} bindings); each identity's settings: {folder}/<identity>.env "
@@ -81,9 +83,16 @@ def kafka_status(state_dir: str | None = StateDir) -> None:
 
 @kafka_app.command("topics")
 def kafka_topics(state_dir: str | None = StateDir) -> None:
-    """Create every tuneline.* topic that is missing (idempotent)."""
-    created = ensure_topics(broker.management_settings(_settings(state_dir)))
+    """Create every tuneline.* topic that is missing and give existing ones the configured retention (idempotent)."""
+    management = broker.management_settings(_settings(state_dir))
+    created = ensure_topics(management)
     console.print(f"created {len(created)} topics" if created else "all topics exist")
+    _print_aligned(align_topic_configs(management))
+
+
+def _print_aligned(aligned: list[str]) -> None:
+    if aligned:
+        console.print(f"configuration (retention, replicas in sync) brought to the settings on {', '.join(aligned)}")
 
 
 def trace(trace_id: str = typer.Argument(..., help="A trace id (32 hex) or a traceparent."),

@@ -31,9 +31,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import phonenumbers
+from google.protobuf.message import DecodeError
 from stdnum import iban as stdnum_iban
 from stdnum.in_ import aadhaar
 from stdnum.us import ssn as us_ssn
+from tuneline.events.v1 import events_pb2 as ev
 
 Span = tuple[int, int]
 # A finder gets a candidate match and returns the span to replace (all of it, a prefix, or one
@@ -292,3 +294,15 @@ def redact(text: str, limit: int = 80) -> str:
     """A text safe to show in an example: PII scrubbed, shortened."""
     shown = scrub(text).text
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def logged_without_text(payload: bytes) -> bytes:
+    """An inference.logged payload without its request text (and without unknown fields, which could hold
+    some); b"" for bytes that are not one, since nothing says what they hold."""
+    try:
+        message = ev.InferenceLogged.FromString(payload)
+    except DecodeError:
+        return b""
+    message.DiscardUnknownFields()
+    message.ClearField("text")
+    return message.SerializeToString(deterministic=True)

@@ -43,6 +43,7 @@ from services.kernel.goal import Goal
 from services.kernel.goals import all_goals
 from services.kernel.ids import digest_json, sha256_bytes
 from services.kernel.outbox import emit
+from services.kernel.pii import logged_without_text
 from services.kernel.store import Store
 from services.monitor.batching import flush_buffers
 from services.monitor.store import LedgerRow
@@ -56,10 +57,7 @@ _BATCH = 5000  # records per retention.applied: one transaction each
 
 def redact(payload: bytes) -> bytes:
     """An inference.logged payload without its text (and without unknown fields that could hold some)."""
-    message = ev.InferenceLogged.FromString(payload)
-    message.DiscardUnknownFields()
-    message.ClearField("text")
-    return message.SerializeToString(deterministic=True)
+    return logged_without_text(payload)
 
 
 def redactions_digest(pairs: list[tuple[int, bytes]]) -> str:

@@ -1,4 +1,9 @@
-"""Dead letters: the original record, the error, the consumer and the attempt count, on one topic."""
+"""Dead letters: the original record, the error, the consumer and the attempt count, on one topic.
+
+A record of the predictions' log (inference.logged) is dead-lettered without its request text: the
+dead-letter topic and the ledger keep letters longer than any goal may keep logged text
+(`policy.log_retention_days`), and the monitor reads none of the text.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from tuneline.events.v1 import events_pb2 as ev
 
 from services.kernel.bus.producer import EventProducer
 from services.kernel.events import DEADLETTER, Outgoing, encode
+from services.kernel.pii import logged_without_text
 from services.kernel.settings import Settings
 
 
@@ -30,7 +36,7 @@ def dead_letter_record(
         partition=partition,
         offset=offset,
         original_key=key or b"",
-        original_value=value or b"",
+        original_value=logged_without_text(value or b"") if topic == settings.topic("inference.logged") else value or b"",
         original_headers=[ev.Header(key=k, value=v if isinstance(v, bytes) else str(v).encode()) for k, v in headers or []],
         error=str(error)[:4000],
         error_type=type(error).__name__,

@@ -7,7 +7,7 @@ import socket
 import time
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 
 from services.kernel.bus.security import client_config
 from services.kernel.errors import TransientError
@@ -94,6 +94,34 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
                 raise TransientError(f"could not create {topic}: {err}") from err
     _wait_for_metadata(client, wanted, timeout_s)
     return wanted
+
+
+def align_topic_configs(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+    """Give existing topics the configuration a new one would get (`topic_config`); returns those changed.
+
+    A topic keeps the configuration it was created with, so a shorter `inference_log_retention_days`
+    set later would otherwise never reach the bus. Needs the right to alter topic configs (the
+    management identity's): services do not call it.
+    """
+    client = admin(settings)
+    wanted = {t: c for t in all_topics(settings) if (c := topic_config(settings, t))}
+    try:
+        existing = set(client.list_topics(timeout=10).topics)
+        resources = [ConfigResource(ResourceType.TOPIC, t) for t in wanted if t in existing]
+        if not resources:
+            return []
+        current = {r.name: {k: e.value for k, e in fut.result(timeout=timeout_s).items()}
+                   for r, fut in client.describe_configs(resources, request_timeout=timeout_s).items()}
+        changes = [ConfigResource(ResourceType.TOPIC, t, incremental_configs=[
+                       ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in wanted[t].items()])
+                   for t in sorted(current) if any(current[t].get(k) != v for k, v in wanted[t].items())]
+        if changes:
+            for fut in client.incremental_alter_configs(changes, request_timeout=timeout_s).values():
+                fut.result(timeout=timeout_s)
+    except KafkaException as err:
+        raise TransientError(f"could not align the topics' configuration on {settings.bootstrap}: {err}",
+                             hint="run `tuneline kafka topics` again as the cluster's admin") from err
+    return [r.name for r in changes]
 
 
 def _wait_for_metadata(client: AdminClient, topics: list[str], timeout_s: float) -> None:

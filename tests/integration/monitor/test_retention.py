@@ -185,13 +185,13 @@ def test_a_decision_that_does_not_match_the_ledger_is_refused_and_changes_nothin
 RUN_MONITOR = "import sys; sys.argv = ['tuneline', 'monitor', 'run']; from services.cli import main; main()"
 
 
-def _published_logged(settings: Settings, goal: str, text: str, at: datetime) -> None:
+def _published_logged(settings: Settings, goal: str, text: str, at: datetime, ce_type: bytes = b"") -> None:
     msg = ev.InferenceLogged(request_id=uuid7(), goal_name=goal, label="card_arrival", text=text, text_length=len(text),
                              served_at_unix_ms=int(at.timestamp() * 1000))
     record = encode(Outgoing(msg, goal), topic=settings.topic("inference.logged"), source="deployer/test")
     stamp = at.isoformat().replace("+00:00", "Z").encode()
     record = record.__class__(record.topic, record.key, record.value,
-                              [(k, stamp if k == "ce_time" else v) for k, v in record.headers])
+                              [(k, stamp if k == "ce_time" else ce_type or v if k == "ce_type" else v) for k, v in record.headers])
     producer = EventProducer(settings)
     producer.send([signed(settings, record)])
     producer.close()
@@ -217,6 +217,10 @@ def test_the_monitor_removes_expired_text_from_its_store_file_and_the_bus_keeps_
     for i in range(3):
         _published_logged(settings, goal.name, f"{secret}-{i}", datetime.now(UTC) - 45 * DAY)
     _published_logged(settings, goal.name, recent, datetime.now(UTC) - DAY)
+    # A record the monitor cannot take (a type it does not know) is dead-lettered without its text:
+    # the dead-letter topic and the ledger keep letters longer than the goal keeps text.
+    lettered = "dead-lettered-secret-5e1c"
+    _published_logged(settings, goal.name, lettered, datetime.now(UTC), ce_type=b"tuneline.inference.logged.v9")
     monitor = start_process(python("-c", RUN_MONITOR), settings, tmp_path / "monitor.log",
                             TUNELINE_MONITOR_RETENTION_SWEEP_S="0.5")
     db = settings.state_dir / "stores" / "monitor.db"
@@ -225,6 +229,12 @@ def test_the_monitor_removes_expired_text_from_its_store_file_and_the_bus_keeps_
         decisions = EventLog(settings, "retention.applied")
         assert decisions.wait(1, 30)[0].message.goal_name == goal.name
         decisions.close()
+        letters = EventLog(settings, "deadletter")
+        letter = letters.wait(1, 60)[0].message
+        letters.close()
+        kept = ev.InferenceLogged.FromString(letter.original_value)
+        assert kept.goal_name == goal.name and kept.request_id and not kept.text, "the letter keeps the record, not the text"
+        assert not [r for r in letters.records if lettered.encode() in (r[1] or b"")]
         verify = "import sys; sys.argv = ['tuneline', 'audit', 'verify']; from services.cli import main; main()"
         verified = subprocess.run(python("-c", verify), env=settings_env(settings), capture_output=True, text=True, timeout=120)
         assert verified.returncode == 0, verified.stdout + verified.stderr
@@ -232,6 +242,7 @@ def test_the_monitor_removes_expired_text_from_its_store_file_and_the_bus_keeps_
         stop_process(monitor)
     raw = db.read_bytes() + (db.with_name(db.name + "-wal").read_bytes() if db.with_name(db.name + "-wal").exists() else b"")
     assert secret.encode() not in raw, "expired text is still in the monitor's store file"
+    assert lettered.encode() not in raw, "a dead letter kept the request text"
     assert recent.encode() in raw
     # The bus: the predictions' log topic keeps records no longer than inference_log_retention_days.
     from confluent_kafka.admin import ConfigResource
@@ -243,3 +254,28 @@ def test_the_monitor_removes_expired_text_from_its_store_file_and_the_bus_keeps_
     configs = client.describe_configs([resource])[resource].result(timeout=30)
     assert configs["retention.ms"].value == str(settings.inference_log_retention_days * 86_400_000)
 
+
+
+def test_a_shorter_retention_set_later_reaches_the_existing_topic(settings: Settings) -> None:
+    """Topics keep the configuration they were created with; `tuneline kafka topics` (and `kafka start`)
+    bring the predictions' log topic to the retention configured now."""
+    from confluent_kafka.admin import ConfigResource
+
+    from services.kernel.bus.topics import admin, align_topic_configs
+
+    topic = settings.topic("inference.logged")
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+
+    client = admin(settings)
+
+    def retention_ms() -> str:
+        return cast(str, client.describe_configs([resource])[resource].result(timeout=30)["retention.ms"].value)
+
+    assert align_topic_configs(settings) == [], "created with the configured retention: nothing to change"
+    shorter = settings.replace(inference_log_retention_days=2)
+    env = {**settings_env(shorter), "TUNELINE_INFERENCE_LOG_RETENTION_DAYS": "2"}
+    done = subprocess.run(python("-m", "services.cli", "kafka", "topics"), env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert topic in done.stdout.replace("\n", "")
+    assert retention_ms() == str(2 * 86_400_000)
+    assert align_topic_configs(shorter) == []
