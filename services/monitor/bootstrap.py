@@ -13,10 +13,10 @@ from services.kernel.store import Store
 from services.monitor import audit, handlers
 from services.monitor.adapters.evidently_report import render_drift_html
 from services.monitor.entrypoints.grpc_server import QueryServer, QueryServicer
-from services.monitor.entrypoints.head_exporter import HeadExporter
+from services.monitor.entrypoints.head_exporter import head_exporter
 from services.monitor.lineage import Lineage
 from services.monitor.reports import execute_report
-from services.monitor.retention import RetentionSweeper
+from services.monitor.retention import retention_sweeper
 from services.monitor.settings import MonitorSettings
 from services.monitor.store import MIGRATIONS
 from services.monitor.windows import REPORT_JOB, WindowDeps
@@ -49,7 +49,7 @@ def build(settings: MonitorSettings) -> ServiceRuntime:
     deps = WindowDeps(blobs=blobs, report_every=settings.monitor_report_every)
     runner = JobRunner(store, REPORT_JOB, functools.partial(execute_report, store=store, blobs=blobs, render=render_drift_html))
     server = QueryServer(settings, QueryServicer(settings, store, Lineage(store, blobs)))
-    exporter = HeadExporter(store, audit.head_file(settings.state_dir), settings.monitor_head_export_s)
-    sweeper = RetentionSweeper(store, settings.monitor_retention_sweep_s)
+    exporter = head_exporter(store, audit.head_file(settings.state_dir), settings.monitor_head_export_s)
+    sweeper = retention_sweeper(store, settings.monitor_retention_sweep_s)
     return ServiceRuntime("monitor", settings, store, subscriptions(settings, deps), job_runners=[runner],
                           background=[server, exporter, sweeper])

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from services.kernel.goal import Goal
 from services.kernel.goals import all_goals
 from services.kernel.ids import digest_json, sha256_bytes
 from services.kernel.outbox import emit
+from services.kernel.periodic import Periodic
 from services.kernel.pii import logged_without_text
 from services.kernel.store import Store
 from services.monitor.batching import flush_buffers
@@ -185,28 +185,7 @@ def check_deletions(store: Store) -> Deletion:
     return Deletion(True)
 
 
-class RetentionSweeper:
-    """Runs `sweep` every `every_s` seconds in a thread; `now` is the clock (tests move it)."""
-
-    def __init__(self, store: Store, every_s: float, now: Callable[[], int] | None = None) -> None:
-        self.store, self.every_s, self.now = store, every_s, now or (lambda: time.time_ns() // 1_000_000)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.every_s):
-            try:
-                sweep(self.store, self.now())
-            except Exception as err:  # noqa: BLE001 - keep sweeping; the next tick retries
-                log.error("retention sweep failed: %s", err)
-
-    def start(self) -> None:
-        """Start sweeping."""
-        self._thread = threading.Thread(target=self._loop, name="retention", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop sweeping."""
-        self._stop.set()
-        if self._thread:
-            self._thread.join(10)
+def retention_sweeper(store: Store, every_s: float, now: Callable[[], int] | None = None) -> Periodic:
+    """Runs `sweep` every `every_s` seconds on a thread; `now` is the clock (tests move it)."""
+    clock = now or (lambda: time.time_ns() // 1_000_000)
+    return Periodic(lambda: sweep(store, clock()), every_s, "retention sweep")
