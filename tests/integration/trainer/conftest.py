@@ -5,22 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import psutil
 import pytest
 import torch
 
-from services.kernel.goal import ApproachSpec
-from services.kernel.settings import REPO_ROOT
 from services.trainer.adapters import ray_training
-from services.trainer.adapters.training_loop import LoopConfig
-
-BASE = "bundled:all-MiniLM-L6-v2"
-
-
-def tiny_rows(n: int = 200, offset: int = 0) -> pd.DataFrame:
-    """n banking77 training rows (the reproducibility and kill tests stay tiny: 2 shared cores)."""
-    return pd.read_csv(REPO_ROOT / "datasets" / "banking77" / "train.csv").iloc[offset:offset + n].reset_index(drop=True)
+from tests.integration.trainer import tiny
 
 
 @pytest.fixture(scope="session")
@@ -35,20 +25,18 @@ def ray_local():
 
 
 @pytest.fixture(scope="session")
+def reference(tmp_path_factory, ray_local):
+    """One uninterrupted 2-worker run of the tiny config on the local Ray (13 steps), shared by the tests."""
+    storage = tmp_path_factory.mktemp("ray")
+    out = ray_training.fit(tiny.tiny_config(), "reference", storage, 2, 1, storage / "adapter")
+    assert out.status == "succeeded", out.reason
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_config():
-    """A LoopConfig factory: 200 rows, max_length 32, 1 epoch, checkpoint every 3 steps, the real model."""
-    def make(**changes) -> LoopConfig:
-        df = tiny_rows()
-        labels = sorted(df.label.unique())
-        index = {label: i for i, label in enumerate(labels)}
-        values = dict(base_model=BASE, labels=labels, texts=df.text.tolist(), targets=[index[x] for x in df.label],
-                      eval_texts=df.text.tolist()[:40], eval_targets=[index[x] for x in df.label][:40],
-                      approach=ApproachSpec(), epochs=1.0, learning_rate=2e-3, batch_size=16, max_length=32, seed=17,
-                      warmup_fraction=0.06, weight_decay=0.01, max_grad_norm=1.0, checkpoint_every=3,
-                      explode_grad_norm=1e4, threads=1, log_every=1)
-        values.update(changes)
-        return LoopConfig(**values)
-    return make
+    """A LoopConfig factory (tiny.tiny_config): 200 rows, max_length 32, 1 epoch, checkpoint every 3 steps."""
+    return tiny.tiny_config
 
 
 def ray_train_workers() -> list[psutil.Process]:
@@ -82,4 +70,4 @@ def ray_probe():
 @pytest.fixture
 def banking_rows():
     """tiny_rows(n, offset): a slice of banking77's training rows."""
-    return tiny_rows
+    return tiny.tiny_rows

@@ -15,16 +15,6 @@ from services.trainer.adapters import ray_training
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, ray_local, tiny_config):
-    """One uninterrupted 2-worker run (13 steps), shared by the tests below."""
-    make = tiny_config
-    storage = tmp_path_factory.mktemp("ray")
-    out = ray_training.fit(make(), "reference", storage, 2, 1, storage / "adapter")
-    assert out.status == "succeeded", out.reason
-    return out
-
-
 def test_two_runs_of_the_same_config_give_the_same_adapter_digest(reference, tiny_config, tmp_path: Path) -> None:
     again = ray_training.fit(tiny_config(), "again", tmp_path, 2, 1, tmp_path / "adapter")
     assert again.status == "succeeded" and again.steps == reference.steps == 13
