@@ -8,6 +8,8 @@ dead-letter topic and the ledger keep letters longer than any goal may keep logg
 from __future__ import annotations
 
 import time
+import uuid
+from typing import cast
 
 from tuneline.events.v1 import events_pb2 as ev
 
@@ -48,6 +50,19 @@ def dead_letter_record(
     return Outgoing(letter, subject)
 
 
+# The namespace of dead letters' ids (uuid5): fixed, so every process names one letter the same.
+_LETTERS = uuid.UUID("5b1f0c3e-8a47-4d2e-9c61-2f7e4a9d0b13")
+
+
+def dead_letter_id(letter: ev.DeadLetter) -> str:
+    """One ce_id per (consumer, record): a record redelivered after a crash between the dead-letter send
+    and the offset commit, or a send retried after a lost acknowledgement, gives the same event, which
+    every inbox (the monitor's alerts, the ledger) takes once."""
+    return str(uuid.uuid5(_LETTERS, f"{letter.consumer}\x00{letter.original_topic}\x00{letter.partition}\x00{letter.offset}"))
+
+
 def send_dead_letter(settings: Settings, producer: EventProducer, letter: Outgoing, source: str) -> None:
     """Publish a dead letter and wait for the broker's acknowledgement before moving on."""
-    producer.send([encode(letter, topic=settings.topic(DEADLETTER), source=source)])
+    # `letter` is what dead_letter_record made: its message is a DeadLetter.
+    event_id = dead_letter_id(cast(ev.DeadLetter, letter.message))
+    producer.send([encode(letter, topic=settings.topic(DEADLETTER), source=source, event_id=event_id)])

@@ -108,3 +108,26 @@ def test_poison_messages_are_dead_lettered_and_the_good_ones_processed(settings:
     assert by_error["RuntimeError"].attempts == 1  # a bug is not retried (services.kernel.retry)
     assert all(lt.message.consumer == "probe" and lt.message.original_topic == topic for lt in letters)
     assert {h.key for h in by_error["UnknownEventType"].original_headers} >= {"ce_id", "ce_type", "ce_source"}
+
+
+def test_a_record_dead_lettered_twice_is_one_dead_letter_event(settings: Settings) -> None:
+    """A consumer killed between its dead-letter send and its offset commit gets the record again and
+    dead-letters it again (as does a send retried after a lost acknowledgement): both letters carry one
+    ce_id, which the monitor's inbox takes once (one alert, one ledger record). Another record, another id."""
+    from services.kernel.bus.deadletter import dead_letter_record, send_dead_letter
+    from services.kernel.bus.producer import EventProducer
+
+    topic = settings.topic("goal.applied")
+
+    def letter(offset: int) -> Outgoing:
+        return dead_letter_record(settings, topic=topic, partition=0, offset=offset, key=b"k", value=b"\xffpoison", headers=[],
+                                  error=ValueError("not a GoalApplied"), consumer="probe", attempts=1)
+
+    producer = EventProducer(settings)
+    for out in (letter(7), letter(7), letter(8)):  # the first, its redelivery after the crash, another record
+        send_dead_letter(settings, producer, out, "test/probe")
+    producer.close()
+    log = EventLog(settings, "deadletter")
+    ids = [e.id for e in log.wait(3, 60)]
+    log.close()
+    assert ids[0] == ids[1] != ids[2]
