@@ -89,6 +89,16 @@ def monitor(out: str = typer.Option("", help="write the JSON result here")) -> N
     bench.run_bench(out)
 
 
+@app.command("store")
+def store(transactions: int = typer.Option(2000, help="Transactions per arm."),
+          reps: int = typer.Option(2, help="Alternating repetitions of each arm."),
+          out: str = typer.Option("", help="write the JSON result here")) -> None:
+    """SQLite commits/s with synchronous=FULL (the default: durable on power loss) against NORMAL."""
+    from benchmarks import store as bench
+
+    bench.run_bench(out, transactions, reps)
+
+
 @app.command("pii")
 def pii(
     out: Path | None = typer.Option(None, help="Result JSON path."),

@@ -87,7 +87,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _sqlite_engine(url: str, pool_size: int, pool_timeout_s: float) -> sa.Engine:
+def _sqlite_engine(url: str, pool_size: int, pool_timeout_s: float, synchronous: str) -> sa.Engine:
     path = sa.engine.make_url(url).database
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +102,7 @@ def _sqlite_engine(url: str, pool_size: int, pool_timeout_s: float) -> sa.Engine
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={_SYNCHRONOUS[synchronous]}")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         # Deleted or overwritten content is zeroed, not left in free pages: text that retention removes
@@ -117,30 +117,36 @@ def _sqlite_engine(url: str, pool_size: int, pool_timeout_s: float) -> sa.Engine
     return engine
 
 
-def make_engine(url: str, pool_size: int = 8, pool_timeout_s: float = 30.0) -> sa.Engine:
-    """An engine for a store URL: SQLite tuned for concurrent writers, anything else as given.
+_SYNCHRONOUS = {"FULL": "FULL", "NORMAL": "NORMAL"}  # the values a PRAGMA may be given (never a caller's text)
+
+
+def make_engine(url: str, pool_size: int = 8, pool_timeout_s: float = 30.0, sqlite_synchronous: str = "FULL") -> sa.Engine:
+    """An engine for a store URL: SQLite tuned for concurrent writers (durable commits unless
+    `sqlite_synchronous` is NORMAL), anything else as given.
 
     At most `pool_size` connections (and as many again in overflow); a caller that waits longer than
     `pool_timeout_s` for one gets sqlalchemy's TimeoutError, which the store's retry policy retries.
     """
     if url.startswith("sqlite"):
-        return _sqlite_engine(url, pool_size, pool_timeout_s)
+        return _sqlite_engine(url, pool_size, pool_timeout_s, sqlite_synchronous)
     return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, pool_timeout=pool_timeout_s)
 
 
 class Store:
     """A service's database: migrations, and sessions that are one transaction each."""
 
-    def __init__(self, url: str, service: str, pool_size: int = 8, pool_timeout_s: float = 30.0) -> None:
+    def __init__(self, url: str, service: str, pool_size: int = 8, pool_timeout_s: float = 30.0,
+                 sqlite_synchronous: str = "FULL") -> None:
         self.url = url
         self.service = service
-        self.engine = make_engine(url, pool_size, pool_timeout_s)
+        self.engine = make_engine(url, pool_size, pool_timeout_s, sqlite_synchronous)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
     def open(cls, settings: Settings, service: str, migrations: Path | None = None) -> Store:
         """Open a service's store and bring its schema up to date (`migrations`: its revisions' folder)."""
-        store = cls(settings.store_url_for(service), service, settings.store_pool_size, settings.store_pool_timeout_s)
+        store = cls(settings.store_url_for(service), service, settings.store_pool_size, settings.store_pool_timeout_s,
+                    settings.store_sqlite_synchronous)
         store.migrate(migrations)
         return store
 
