@@ -45,6 +45,11 @@ class Plan:
     slice_values: str = "keep"
     pseudonym_key: bytes = field(default=b"", repr=False)
 
+    def __post_init__(self) -> None:
+        # Fail closed: a goal that asks for pseudonyms never gets the raw values for want of a key.
+        if self.slice_values == "hash" and self.fields.slice and not self.pseudonym_key:
+            raise ValueError("slice values are to be hashed but the plan has no pseudonym key")
+
 
 @dataclass(frozen=True)
 class Certified:

@@ -29,7 +29,7 @@ def scan(loc: DatasetLocation, plan: Plan, policy: Policy, staging: Staging, pii
         fmt = detect_format(loc.uri, plan.fmt)
         for i, chunk in enumerate(read_chunks(loc, fmt, plan.fields, policy.chunk_rows, policy.max_row_bytes, columns)):
             total += len(chunk)
-            _stage_chunk(chunk, policy, staging, schema, pii, plan.pseudonym_key if plan.slice_values == "hash" else b"")
+            _stage_chunk(chunk, policy, staging, schema, pii, plan.pseudonym_key)
             if i % _REPORT_EVERY == 0:
                 progress(0.1, f"read {total} rows")
     except InvalidInput as err:

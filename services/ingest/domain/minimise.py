@@ -20,7 +20,6 @@ import hmac
 from services.ingest.domain.certificate import GateOutcome
 from services.ingest.domain.rows import FieldSpec
 
-SLICE_VALUES = ("keep", "hash", "drop")
 _PREFIX = "h-"
 
 

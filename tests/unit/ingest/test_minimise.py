@@ -36,3 +36,15 @@ def test_the_pseudonym_key_is_made_once_private_and_refused_when_malformed(tmp_p
     path.unlink()
     with pytest.raises(ConfigError, match="no pseudonym key"):
         pseudonym_key(s.replace(signing_keys_auto=False))
+
+
+def test_a_plan_that_hashes_slices_without_a_key_is_refused(tmp_path):
+    """Fail closed: without the key the values would be kept as they are."""
+    from services.ingest.domain.uri import check_uri
+    from services.ingest.plan import Plan
+
+    (tmp_path / "d.csv").write_text("text,label,region\n")
+    loc = check_uri(str(tmp_path / "d.csv"), [tmp_path], [])
+    with pytest.raises(ValueError, match="no pseudonym key"):
+        Plan("t", loc, fields=FieldSpec(slice="region"), slice_values="hash")
+    assert Plan("t", loc, fields=FieldSpec(slice="region"), slice_values="hash", pseudonym_key=b"k" * 32)
