@@ -40,8 +40,9 @@ def kafka_start(state_dir: str | None = StateDir,
     with console.status("starting Kafka (the first start resolves the broker jars with Maven)..."):
         st = broker.start(s, secure=secure, brokers=brokers or None)
         s = s.replace(kafka_brokers=st.brokers)
-        created = ensure_topics(broker.management_settings(s))
-        aligned = align_topic_configs(broker.management_settings(s))
+        management = broker.management_settings(s)
+        created = ensure_topics(management)
+        aligned = align_topic_configs(management)
         acls = SecureKafka.of(s).provision(s) if secure else 0
     nodes = f"{st.brokers} nodes, " if st.brokers > 1 else ""
     console.print(f"Kafka is up at [bold]{st.bootstrap}[/] ({nodes}pid {st.pid}); data {st.data_dir}; log {st.log_file}")

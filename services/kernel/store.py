@@ -102,7 +102,7 @@ def _sqlite_engine(url: str, pool_size: int, pool_timeout_s: float, synchronous:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA synchronous={_SYNCHRONOUS[synchronous]}")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         # Deleted or overwritten content is zeroed, not left in free pages: text that retention removes
@@ -117,7 +117,7 @@ def _sqlite_engine(url: str, pool_size: int, pool_timeout_s: float, synchronous:
     return engine
 
 
-_SYNCHRONOUS = {"FULL": "FULL", "NORMAL": "NORMAL"}  # the values a PRAGMA may be given (never a caller's text)
+_SYNCHRONOUS = ("FULL", "NORMAL")  # the values the PRAGMA may be given (never a caller's text)
 
 
 def make_engine(url: str, pool_size: int = 8, pool_timeout_s: float = 30.0, sqlite_synchronous: str = "FULL") -> sa.Engine:
@@ -128,6 +128,8 @@ def make_engine(url: str, pool_size: int = 8, pool_timeout_s: float = 30.0, sqli
     `pool_timeout_s` for one gets sqlalchemy's TimeoutError, which the store's retry policy retries.
     """
     if url.startswith("sqlite"):
+        if sqlite_synchronous not in _SYNCHRONOUS:
+            raise ValueError(f"sqlite_synchronous must be one of {_SYNCHRONOUS}, not {sqlite_synchronous!r}")
         return _sqlite_engine(url, pool_size, pool_timeout_s, sqlite_synchronous)
     return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, pool_timeout=pool_timeout_s)
 
