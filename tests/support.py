@@ -228,3 +228,39 @@ def ledger_head_status(settings: Settings) -> grpc.StatusCode:
             return grpc.StatusCode.OK
         except grpc.RpcError as err:
             return err.code()
+
+
+def local_metrics() -> dict[str, float]:
+    """This process's metrics as Prometheus would scrape them: {"name{label=value,...}": value}.
+
+    Installs the meter provider on first use (no listener); read with prometheus_client's own parser.
+    """
+    from prometheus_client import REGISTRY, generate_latest
+
+    from services.kernel.metrics import setup_metrics
+
+    setup_metrics("tests", Settings(metrics_address=""))
+    return parse_metrics(generate_latest(REGISTRY).decode())
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text as {"name{label=value,...}": value}, labels sorted, the OpenTelemetry scope labels left out."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()) if not k.startswith("otel_scope_"))
+            out[f"{sample.name}{{{labels}}}"] = sample.value
+    return out
+
+
+def metric_total(samples: dict[str, float], name: str, **labels: str) -> float:
+    """The sum of a series' samples whose labels include `labels` (e.g. every status of one goal)."""
+    want = {f"{k}={v}" for k, v in labels.items()}
+    total = 0.0
+    for key, value in samples.items():
+        series, _, rest = key.partition("{")
+        if series == name and want <= set(rest.rstrip("}").split(",")):
+            total += value
+    return total

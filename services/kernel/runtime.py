@@ -26,6 +26,7 @@ from services.kernel.bus.producer import EventProducer
 from services.kernel.bus.security import faust_credentials
 from services.kernel.bus.topics import ensure_topics
 from services.kernel.jobs import JobRunner
+from services.kernel.metrics import metrics_address, setup_metrics, shutdown_metrics
 from services.kernel.outbox import OutboxRelay
 from services.kernel.settings import Settings
 from services.kernel.store import Store
@@ -156,14 +157,17 @@ class ServiceRuntime:
         self.relay.stop()
         self.producer.close()
         shutdown_telemetry()
+        shutdown_metrics()
 
     def write_ready(self) -> None:
         """Refresh the ready file with a heartbeat time and the pid."""
-        self.ready_file.write_text(json.dumps({"pid": os.getpid(), "at": time.time(), "service": self.name}))
+        self.ready_file.write_text(json.dumps({"pid": os.getpid(), "at": time.time(), "service": self.name,
+                                               "metrics": metrics_address()}))
 
     def run(self) -> None:
         """Block in the faust worker until SIGTERM/SIGINT."""
         setup_telemetry(self.name, self.settings)
+        setup_metrics(self.name, self.settings)
         ensure_topics(self.settings)
         app = self.build_app()
         if not self.subscriptions:
@@ -189,3 +193,11 @@ def is_ready(settings: Settings, service: str, max_age_s: float = 4 * HEARTBEAT_
         return time.time() - float(json.loads(path.read_text())["at"]) < max_age_s
     except (OSError, ValueError, KeyError):
         return False
+
+
+def metrics_endpoint(settings: Settings, service: str) -> str:
+    """Where a running service serves /metrics (HOST:PORT from its ready file), or "" when unknown or off."""
+    try:
+        return str(json.loads((settings.state_dir / "run" / f"{service}.ready").read_text()).get("metrics", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""

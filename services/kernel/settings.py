@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     otlp_endpoint: str = Field(
         default="", validation_alias=AliasChoices("TUNELINE_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
     )
+    # Metrics (services.kernel.metrics): where each process serves Prometheus' /metrics. Port 0: any free
+    # port, written into the process's ready file (`tuneline status` shows it); empty: no listener.
+    metrics_address: str = "127.0.0.1:0"
     # gRPC: the deployer's and the monitor's addresses, and the bearer tokens they accept.
     deployer_address: str = "127.0.0.1:50051"
     monitor_address: str = "127.0.0.1:50052"
