@@ -88,7 +88,7 @@ def run(profile: str = "smoke", out: Path | None = None) -> dict[str, object]:
         try:
             # Each server in a process of its own (Ray's replica is one): the load generator's threads
             # share this interpreter with neither.
-            server, ours = serve_process.start(b.a[1], ServingConfig(max_batch_size=16, max_wait_ms=2.0))
+            server, ours, _ = serve_process.start(b.a[1], ServingConfig(max_batch_size=16, max_wait_ms=2.0))
             theirs = ray_serve_client(*b.a, Path(work))
             texts = b.texts
             to_ray = (*AUTH, ("application", APP))  # Ray's gRPC proxy routes by this metadata key

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -264,3 +267,68 @@ def metric_total(samples: dict[str, float], name: str, **labels: str) -> float:
         if series == name and want <= set(rest.rstrip("}").split(",")):
             total += value
     return total
+
+
+SERVICES = ("ingest", "trainer", "evaluator", "deployer", "monitor")
+_SERIES = re.compile(r"\b((?:tuneline|rpc|messaging)_[a-z0-9_]+)")
+
+
+def catalogue() -> dict[str, set[str]]:
+    """docs/metrics.md's Prometheus series by the service that exports them ("every consumer" / "every outbox
+    relay": all five)."""
+    out: dict[str, set[str]] = {s: set() for s in SERVICES}
+    for line in (REPO / "docs" / "metrics.md").read_text().splitlines():
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and _SERIES.fullmatch(cells[1]):
+            for service in SERVICES if cells[5].startswith("every") else (cells[5],):
+                out[service].add(cells[1])
+    return out
+
+
+def dashboard_expressions() -> list[str]:
+    """Every PromQL expression of the Grafana dashboard's panels and of the Prometheus alert rules in deploy/."""
+    import yaml
+
+    def targets(node: object) -> list[str]:
+        if isinstance(node, dict):
+            found = [node["expr"]] if isinstance(node.get("expr"), str) else []
+            return found + [e for v in node.values() for e in targets(v)]
+        return [e for v in node for e in targets(v)] if isinstance(node, list) else []
+
+    rules = yaml.safe_load((REPO / "deploy" / "prometheus" / "rules.yaml").read_text())
+    return targets(json.loads((REPO / "deploy" / "grafana" / "tuneline.json").read_text())) + targets(rules)
+
+
+def series_in(expr: str) -> set[str]:
+    """The Tuneline series a PromQL expression reads, without the histogram and counter suffixes."""
+    return {re.sub(r"_(bucket|count|sum|total)$", "", name) for name in _SERIES.findall(expr)}
+
+
+ALERTMANAGER_SCHEMA = json.loads((REPO / "tests" / "golden" / "alerting" / "alertmanager-webhook.schema.json").read_text())
+
+
+class AlertSink:
+    """A webhook receiver on loopback that keeps every JSON body posted to it (an Alertmanager stand-in)."""
+
+    def __init__(self, port: int = 0) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        received: list[dict[str, Any]] = []
+        self.received = received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

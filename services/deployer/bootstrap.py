@@ -53,14 +53,24 @@ class _Started:
 
     def __init__(self, controller: Controller, server: InferenceServer) -> None:
         self.controller, self.server = controller, server
+        self._unobserve: list[Callable[[], None]] = []
 
     def start(self) -> None:
+        from services.deployer.serving import metrics
+
         self.controller.start()
         self.server.start()
+        self._unobserve = [metrics.STEP.add(self._steps)]
 
     def stop(self) -> None:
+        for unobserve in self._unobserve:
+            unobserve()
         self.server.stop()
         self.controller.stop()
+
+    def _steps(self) -> list[tuple[float, dict[str, str]]]:
+        """Each goal's canary step, from 1 (0 when no canary is in progress)."""
+        return [(r.step_index + 1 if r.state == "canary" else 0, {"goal": r.goal}) for r in self.controller.rollouts()]
 
 
 def subscriptions(controller: Controller, tenants: TenantDirectory | None = None,

@@ -29,7 +29,7 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, V
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import start_http_server
 
-from services.kernel.errors import ConfigError
+from services.kernel.errors import ConfigError, TransientError
 from services.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,28 @@ def shutdown_metrics() -> None:
         if _endpoint is not None:
             _endpoint.stop()
             _endpoint = None
+
+
+def scrape(settings: Settings, address: str, timeout_s: float = 10.0) -> str:
+    """GET http(s)://ADDRESS/metrics as a Prometheus server would, with the gRPC clients' CA and client certificate.
+
+    TransientError when the process does not answer (down, or not yet listening).
+    """
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    context: ssl.SSLContext | None = None
+    if settings.grpc_tls_ca:
+        context = ssl.create_default_context(cafile=str(settings.grpc_tls_ca))
+        if settings.grpc_tls_client_cert and settings.grpc_tls_client_key:
+            context.load_cert_chain(str(settings.grpc_tls_client_cert), str(settings.grpc_tls_client_key))
+    url = f"{'https' if context else 'http'}://{address}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s, context=context) as reply:
+            return str(reply.read().decode("utf-8"))
+    except (urllib.error.URLError, OSError) as err:
+        raise TransientError(f"no metrics from {url}: {err}", hint="is the service running? `tuneline status`") from err
 
 
 def metrics_address() -> str:

@@ -10,7 +10,7 @@ from services.kernel.events import EVENT_TYPES
 from services.kernel.jobs import JobRunner
 from services.kernel.runtime import ServiceRuntime
 from services.kernel.store import Store
-from services.monitor import audit, handlers
+from services.monitor import alerting, audit, handlers
 from services.monitor.adapters.evidently_report import render_drift_html
 from services.monitor.entrypoints.grpc_server import QueryServer, QueryServicer
 from services.monitor.entrypoints.head_exporter import head_exporter
@@ -27,6 +27,7 @@ LEDGER, MONITOR = "monitor-ledger", "monitor"
 def subscriptions(settings: MonitorSettings, deps: WindowDeps) -> list[Subscription]:
     """The ledger consumer on every topic (dead letters included) and the monitor's own handlers."""
     batch = settings.monitor_batch_size
+    sinks = alerting.sinks_from(settings.monitor_alert_webhooks, settings.monitor_alert_slack_webhooks)
     # A retention decision is carried out where it is appended, one at a time (services.monitor.retention).
     subs = [Subscription(event=name, handler=handlers.record_in_ledger, consumer=LEDGER, batch_size=batch)
             for name in EVENT_TYPES if name != "retention.applied"]
@@ -37,7 +38,8 @@ def subscriptions(settings: MonitorSettings, deps: WindowDeps) -> list[Subscript
                                   "deployment.rolled_back": handlers.on_deployment_rolled_back,
                                   "inference.logged": functools.partial(handlers.on_inference_logged, deps=deps),
                                   "dataset.rejected": handlers.on_dataset_rejected, "run.finished": handlers.on_run_finished,
-                                  "deadletter": handlers.on_dead_letter}
+                                  "deadletter": handlers.on_dead_letter,
+                                  "alert.raised": functools.partial(alerting.on_alert_raised, sinks=sinks)}
     return subs + [Subscription(event=e, handler=h, consumer=MONITOR, batch_size=batch if e == "inference.logged" else 1)
                    for e, h in routes.items()]
 
@@ -51,5 +53,6 @@ def build(settings: MonitorSettings) -> ServiceRuntime:
     server = QueryServer(settings, QueryServicer(settings, store, Lineage(store, blobs)))
     exporter = head_exporter(store, audit.head_file(settings.state_dir), settings.monitor_head_export_s)
     sweeper = retention_sweeper(store, settings.monitor_retention_sweep_s)
+    sender = alerting.AlertSender(store, retry_cap_s=settings.monitor_alert_retry_cap_s, give_up_s=settings.monitor_alert_give_up_s)
     return ServiceRuntime("monitor", settings, store, subscriptions(settings, deps), job_runners=[runner],
-                          background=[server, exporter, sweeper])
+                          background=[server, exporter, sweeper, sender])

@@ -16,5 +16,11 @@ class MonitorSettings(Settings):
     monitor_head_export_s: float = 5.0
     # How often logged text past its goal's retention is looked for (services.monitor.retention).
     monitor_retention_sweep_s: float = Field(3600.0, gt=0)
+    # Alert sinks (services.monitor.alerting): Alertmanager-compatible webhooks and Slack incoming webhooks
+    # (JSON lists of http(s) URLs); a failing sink is retried with backoff up to the cap until give-up.
+    monitor_alert_webhooks: list[str] = []
+    monitor_alert_slack_webhooks: list[str] = []
+    monitor_alert_retry_cap_s: float = Field(30.0, gt=0)
+    monitor_alert_give_up_s: float = Field(86_400.0, gt=0)
     # One transaction per this many events for the ledger and inference consumers (K1).
     monitor_batch_size: int = 500

@@ -119,5 +119,40 @@ class WindowVerdictRow(Base):
     drift_ms: Mapped[float] = mapped_column(sa.Float, default=0.0)
 
 
+class IncidentRow(Base):
+    """An alert incident (services.monitor.alerting): what people were told, how often it repeated, when it closed."""
+
+    __tablename__ = "monitor_incidents"
+    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    goal_name: Mapped[str] = mapped_column(sa.String(300))
+    severity: Mapped[str] = mapped_column(sa.String(20))
+    summary: Mapped[str] = mapped_column(sa.Text)
+    details: Mapped[str] = mapped_column(sa.Text)
+    report_uri: Mapped[str] = mapped_column(sa.Text)
+    trace_id: Mapped[str] = mapped_column(sa.String(32))
+    alerts: Mapped[int] = mapped_column(sa.Integer)
+    opened_ms: Mapped[int] = mapped_column(sa.BigInteger, index=True)
+    resolved_ms: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+
+
+class AlertDeliveryRow(Base):
+    """One message (firing or resolved) of an incident to one sink, until the sink accepts it."""
+
+    __tablename__ = "monitor_alert_deliveries"
+    __table_args__ = (sa.Index("ix_monitor_alert_deliveries_due", "delivered_ms", "given_up", "next_ms"),)
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    incident_key: Mapped[str] = mapped_column(sa.String(200))
+    status: Mapped[str] = mapped_column(sa.String(10))
+    sink_kind: Mapped[str] = mapped_column(sa.String(10))
+    sink_url: Mapped[str] = mapped_column(sa.Text)
+    created_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    next_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    delivered_ms: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+    given_up: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    last_error: Mapped[str] = mapped_column(sa.Text, default="")
+
+
 # The alembic revisions of these tables (docs/migrations.md).
 MIGRATIONS = Path(__file__).with_name("migrations")

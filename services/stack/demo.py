@@ -63,6 +63,9 @@ class DemoState:
     c1_seconds: float = float("nan")
     c2_ratio: float = float("nan")
     rollout: list[str] = field(default_factory=list)
+    sent: int = 0        # predictions the demo asked for over gRPC, and how many were answered
+    answered: int = 0
+    failed: int = 0
 
 
 class Demo:
@@ -172,6 +175,7 @@ class Demo:
             traffic = gen.send(demo_data.utterances("banking77", 300))
         finally:
             gen.close()
+        self._count(traffic)
         assert traffic.ok == traffic.sent, f"{sum(traffic.failed.values())} failed requests: {dict(traffic.failed)}"
         assert set(traffic.by_adapter) == {self.state.champion}, f"served by {set(map(short, traffic.by_adapter))}"
         self.state.request_id = traffic.first_request_id
@@ -244,6 +248,70 @@ class Demo:
             stop.set()
             thread.join(30)
             gen.close()
+            for traffic in result:
+                self._count(traffic)
+
+    def _count(self, traffic: Traffic) -> None:
+        self.state.sent += traffic.sent
+        self.state.answered += traffic.ok
+        self.state.failed += sum(traffic.failed.values())
+
+    def alerts(self) -> str:
+        """The drift incident, from the monitor's query API: one incident however many alerts, resolved by the
+        rollback, every delivery to the configured sinks accepted."""
+        from tuneline.monitor.v1 import query_pb2, query_pb2_grpc
+
+        from services.kernel import grpc_tls
+
+        def drift_incident() -> query_pb2.Incident | None:
+            with grpc_tls.channel(self.settings, self.settings.monitor_address) as channel:
+                stub = query_pb2_grpc.QueryStub(channel)  # type: ignore[no-untyped-call]  # generated, unannotated
+                reply = stub.ListIncidents(query_pb2.ListIncidentsRequest(), metadata=grpc_tls.bearer(self.settings), timeout=30)
+            found = [i for i in reply.incidents if i.key == f"drift:{self.goal.name}"]
+            return found[0] if found else None
+
+        deadline = time.monotonic() + 60
+        incident = drift_incident()
+        while (incident is None or incident.status != "resolved" or incident.deliveries_pending) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            incident = drift_incident()
+        assert incident is not None, "the monitor has no drift incident for the goal"
+        assert incident.status == "resolved", "the rollback resolves the drift incident"
+        assert not incident.deliveries_pending, f"{incident.deliveries_pending} alert deliveries still pending"
+        return (f"drift incident: {incident.alerts} alert(s), delivered once and resolved by the rollback"
+                + (f" ({incident.deliveries_failed} failed attempt(s) retried)" if incident.deliveries_failed else ""))
+
+    def metrics(self) -> str:
+        """Every service's /metrics, read with Prometheus' own text parser: the deployer counted what the demo sent."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        from services.kernel.metrics import scrape
+        from services.kernel.runtime import metrics_endpoint
+        from services.stack.processes import SERVICES
+
+        folder = self.settings.path("metrics", ".keep").parent
+        samples: dict[str, list[tuple[str, dict[str, str], float]]] = {}
+        for service in SERVICES:
+            address = metrics_endpoint(self.settings, service)
+            assert address, f"{service} names no /metrics address in its ready file"
+            text = scrape(self.settings, address)
+            (folder / f"{service}.prom").write_text(text)
+            samples[service] = [(x.name, x.labels, x.value) for f in text_string_to_metric_families(text) for x in f.samples]
+            assert any(n == "target_info" and labels.get("service_name") == service for n, labels, _ in samples[service]), \
+                f"{service}'s /metrics does not say it is {service}"
+        deployer = samples["deployer"]
+        calls = sum(v for n, labels, v in deployer
+                    if n == "rpc_server_call_duration_seconds_count" and labels.get("rpc_method", "").endswith("/Predict"))
+        answered = sum(v for n, labels, v in deployer if n == "tuneline_serving_request_duration_seconds_count"
+                       and labels.get("goal") == self.goal.name and labels.get("status") == "OK" and labels.get("variant") != "mirror")
+        if self.state.failed == 0:
+            assert calls == self.state.sent, f"the deployer counted {calls:.0f} Predict calls; the demo sent {self.state.sent}"
+            assert answered == self.state.answered, f"the deployer counted {answered:.0f} answers; the demo got {self.state.answered}"
+        else:  # a call the client gave up on may still have been answered
+            assert self.state.answered <= answered <= calls <= self.state.sent, \
+                f"answered {answered:.0f} of {calls:.0f} calls counted; the demo got {self.state.answered} of {self.state.sent}"
+        return (f"{len(samples)} services scraped ({sum(map(len, samples.values()))} samples, saved under {folder}); "
+                f"the deployer counted {calls:.0f} Predict calls, as many as the demo sent")
 
     def lineage(self) -> str:
         """The chain behind one served prediction, from the monitor's query API."""
@@ -268,7 +336,8 @@ class Demo:
                                ("real traffic through gRPC", self.serve_traffic),
                                ("weaker version refused by the gate", self.weak_version),
                                ("complete export: canary → promoted", self.canary),
-                               ("drift → rollback", self.drift), ("lineage of one prediction", self.lineage)):
+                               ("drift → rollback", self.drift), ("lineage of one prediction", self.lineage),
+                               ("alert incident resolved", self.alerts), ("metrics from every service", self.metrics)):
                 if not self.stage(name, work):
                     return False
             return True

@@ -1,4 +1,4 @@
-"""`tuneline status` views: consumer lag per group and the deployments' traffic split."""
+"""`tuneline status` views: consumer lag per group, the deployments' traffic split, and each service's headline metrics."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from tuneline.serving.v1 import inference_pb2_grpc as pb_grpc
 from services.kernel import grpc_tls
 from services.kernel.bus.security import client_config
 from services.kernel.bus.topics import admin, all_topics
+from services.kernel.errors import TransientError
 from services.kernel.ids import short
+from services.kernel.metrics import scrape
+from services.kernel.runtime import metrics_endpoint
 from services.kernel.settings import Settings
 
 
@@ -64,3 +67,52 @@ def print_deployments(console: Console, settings: Settings) -> None:
     console.print(table)
     if reply.unlogged_predictions:
         console.print(f"[yellow]{reply.unlogged_predictions} predictions could not be logged to Kafka[/]")
+
+
+def upper_quantile(buckets: list[tuple[float, float]], q: float) -> float:
+    """The smallest bucket bound under which a share q of a histogram's observations fall (cumulative `le` buckets)."""
+    total = max((count for _, count in buckets), default=0.0)
+    for bound, count in sorted(buckets):
+        if total and count >= q * total:
+            return bound
+    return float("nan")
+
+
+def headline(text: str) -> str:
+    """The few numbers an operator looks at first, from one process's /metrics text."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = [x for f in text_string_to_metric_families(text) for x in f.samples]
+    parts = []
+    served = [x for x in samples if x.name == "tuneline_serving_request_duration_seconds_count"]
+    if served:
+        ok = sum(x.value for x in served if x.labels.get("status") == "OK")
+        buckets: dict[float, float] = {}
+        for x in samples:
+            if x.name == "tuneline_serving_request_duration_seconds_bucket":
+                bound = float(x.labels["le"])
+                buckets[bound] = buckets.get(bound, 0.0) + x.value
+        p99 = upper_quantile(list(buckets.items()), 0.99)
+        parts.append(f"{ok:.0f} answered, {sum(x.value for x in served) - ok:.0f} failed, p99 ≤ {p99 * 1000:g} ms")
+    lags = [x.value for x in samples if x.name == "tuneline_bus_consumer_lag"]
+    if lags:
+        parts.append(f"max consumer lag {max(lags):.0f}")
+    dead = sum(x.value for x in samples if x.name == "tuneline_bus_dead_letters_total")
+    if dead:
+        parts.append(f"[yellow]{dead:.0f} dead letters[/]")
+    return "; ".join(parts) or "-"
+
+
+def print_metrics(console: Console, settings: Settings, services: tuple[str, ...]) -> None:
+    """Each running service's /metrics address and its headline numbers."""
+    table = Table("service", "/metrics", "headline")
+    for service in services:
+        address = metrics_endpoint(settings, service)
+        if not address:
+            table.add_row(service, "-", "-")
+            continue
+        try:
+            table.add_row(service, address, headline(scrape(settings, address, timeout_s=3)))
+        except TransientError as err:
+            table.add_row(service, address, f"[red]{err}[/]")
+    console.print(table)

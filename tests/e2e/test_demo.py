@@ -8,12 +8,14 @@ dataset's trace must be one connected tree across the five services.
 from __future__ import annotations
 
 import csv
+import json
 import re
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
+import jsonschema
 import psycopg
 import pytest
 
@@ -21,7 +23,18 @@ from services.kernel import broker, postgres
 from services.kernel.sealing import MAGIC
 from services.kernel.settings import Settings
 from services.kernel.telemetry import read_spans
-from tests.support import REPO, free_ports, settings_env
+from tests.support import (
+    ALERTMANAGER_SCHEMA,
+    REPO,
+    AlertSink,
+    catalogue,
+    dashboard_expressions,
+    free_ports,
+    metric_total,
+    parse_metrics,
+    series_in,
+    settings_env,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SERVICES = {"ingest", "trainer", "evaluator", "deployer", "monitor"}
@@ -58,9 +71,19 @@ def test_quick_demo_runs_the_whole_loop(tmp_path: Path, kafka_ready: str) -> Non
     deployer_port, monitor_port = free_ports(2)
     settings = Settings(state_dir=tmp_path / "state", kafka_bootstrap=kafka_ready,
                         deployer_address=f"127.0.0.1:{deployer_port}", monitor_address=f"127.0.0.1:{monitor_port}")
-    env = settings_env(settings, TUNELINE_NAMESPACE="", COLUMNS="200")
+    sink = AlertSink()
+    env = settings_env(settings, TUNELINE_NAMESPACE="", COLUMNS="200", TUNELINE_MONITOR_ALERT_WEBHOOKS=json.dumps([sink.url]))
     env.pop("TUNELINE_ARTIFACT_ROOT")
-    output = _run_demo(tmp_path, settings, env)
+    try:
+        output = _run_demo(tmp_path, settings, env)
+    finally:
+        sink.close()
+    drift = [(m["status"], m["alerts"][0]["labels"]["goal"]) for m in sink.received
+             if m["alerts"][0]["labels"]["alertname"] == "tuneline_drift"]
+    assert drift == [("firing", "banking77"), ("resolved", "banking77")], \
+        f"the drift alert once, then its resolve: {drift}"
+    for message in sink.received:
+        jsonschema.validate(message, ALERTMANAGER_SCHEMA)
 
     trace_id, state_dir = re.search(r"tuneline trace ([0-9a-f]{32}) --state-dir (\S+)", output).groups()  # type: ignore[union-attr]
     spans = read_spans(Path(state_dir))
@@ -74,6 +97,37 @@ def test_quick_demo_runs_the_whole_loop(tmp_path: Path, kafka_ready: str) -> Non
     assert SERVICES <= services, f"the trace misses {SERVICES - services}"
     assert any(s["service"] == "deployer" and s["name"] == "inference.predict" for s in linked), \
         "predictions served by the new model link to the dataset's trace"
+    _check_scraped_metrics(Path(state_dir))
+
+
+def _check_scraped_metrics(state_dir: Path) -> None:
+    """What the demo scraped from each service's /metrics, read with prometheus_client's parser: the series
+    of docs/metrics.md, values that follow what the demo did, and every dashboard and alert rule expression
+    naming a series some service exported."""
+    exported: dict[str, set[str]] = {}
+    values: dict[str, float] = {}
+    for service in SERVICES:
+        samples = parse_metrics((state_dir / "metrics" / f"{service}.prom").read_text())
+        exported[service] = {key.partition("{")[0] for key in samples}
+        values |= {f"{service}:{k}": v for k, v in samples.items()}
+    names = set().union(*exported.values())
+    family = re.compile(r"_(bucket|count|sum|total)$")
+    for service, series in catalogue().items():
+        missing = {s for s in series if not any(family.sub("", n) == s or n == s for n in exported[service])}
+        assert not missing, f"{service} did not export {sorted(missing)}"
+
+    def total(service: str, name: str, **labels: str) -> float:
+        return metric_total({k.partition(":")[2]: v for k, v in values.items() if k.startswith(f"{service}:")}, name, **labels)
+
+    assert total("evaluator", "tuneline_gate_decisions_total", decision="failed") >= 1, "the weak version failed its gate"
+    assert total("evaluator", "tuneline_gate_decisions_total", decision="passed") >= 2
+    assert total("trainer", "tuneline_training_runs_total", state="finished") >= 3
+    assert total("monitor", "tuneline_drift_windows_total", drifted="true") >= 1, "the shifted traffic drifted"
+    assert total("deployer", "tuneline_serving_request_duration_seconds_count", variant="canary", status="OK") >= 1
+    for expr in dashboard_expressions():
+        for name in series_in(expr):
+            assert name in names or f"{name}_total" in names or f"{name}_bucket" in names, \
+                f"the dashboard or an alert rule queries {name}, which no service exported: {expr}"
 
 
 @pytest.mark.timeout(1700)

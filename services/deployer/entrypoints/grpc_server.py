@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import NoReturn, Protocol, TypeVar
 
 import grpc
@@ -28,6 +29,7 @@ from grpc_reflection.v1alpha import reflection
 from tuneline.serving.v1 import inference_pb2 as pb
 
 from services.deployer.domain.routing import RoutingTable
+from services.deployer.serving import metrics
 from services.deployer.serving.batcher import MicroBatcher, Overloaded, ShuttingDown
 from services.deployer.serving.config import ServingConfig
 from services.deployer.serving.inference_log import LogSink
@@ -171,7 +173,8 @@ class InferenceServicer:
 
     def Predict(self, request: pb.PredictRequest | _Undecodable, context: grpc.ServicerContext) -> pb.PredictResponse:
         """One prediction."""
-        return self._call(context, request, lambda r, q: _to_pb(self._responder.answer(q(r), context.time_remaining())))
+        return self._call("Predict", context, request,
+                          lambda r, q: _to_pb(self._responder.answer(q(r), context.time_remaining())))
 
     def PredictBatch(self, request: pb.PredictBatchRequest | _Undecodable,
                      context: grpc.ServicerContext) -> pb.PredictBatchResponse:
@@ -179,10 +182,24 @@ class InferenceServicer:
         def run(r: pb.PredictBatchRequest, q: Callable[[pb.PredictRequest], Question]) -> pb.PredictBatchResponse:
             answers = self._responder.answer_many([q(x) for x in r.requests], context.time_remaining())
             return pb.PredictBatchResponse(responses=[_to_pb(a) for a in answers])
-        return self._call(context, request, run)
+        return self._call("PredictBatch", context, request, run)
 
-    def _call(self, context: grpc.ServicerContext, request: _Req | _Undecodable,
+    def _call(self, method: str, context: grpc.ServicerContext, request: _Req | _Undecodable,
               run: Callable[[_Req, Callable[[pb.PredictRequest], Question]], _Resp]) -> _Resp:
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            return self._answer(context, request, run)
+        except Exception as err:
+            # context.abort() raised after setting the status; anything else is gRPC's own failure of the call.
+            code = context.code() or _status_of(err)
+            raise
+        finally:
+            metrics.CALL_DURATION.record(time.perf_counter() - started, {
+                "rpc.system": "grpc", "rpc.method": f"{INFERENCE}/{method}", "rpc.grpc.status_code": code.value[0]})
+
+    def _answer(self, context: grpc.ServicerContext, request: _Req | _Undecodable,
+                run: Callable[[_Req, Callable[[pb.PredictRequest], Question]], _Resp]) -> _Resp:
         if isinstance(request, _Undecodable):
             _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"malformed request (text must be valid UTF-8): {request.reason}")
         traceparent = dict(context.invocation_metadata()).get("traceparent", "")
@@ -194,6 +211,7 @@ class InferenceServicer:
             def question(r: pb.PredictRequest) -> Question:
                 return Question(r.goal, r.text, r.request_id, self._tenant(r), r.top_k, trace_id, parent)
             if not self._admit():
+                metrics.REFUSALS.add(1, {"reason": "draining"})
                 _abort(context, grpc.StatusCode.UNAVAILABLE, "the server is shutting down; retry on another replica")
             try:
                 response = run(request, question)
@@ -205,7 +223,6 @@ class InferenceServicer:
                 if code is grpc.StatusCode.INTERNAL:
                     log.exception("prediction failed")
                 _abort(context, code, str(err) if code is not grpc.StatusCode.INTERNAL else "internal error")
-
 
     def _tenant(self, r: pb.PredictRequest) -> str:
         """The tenant of the request's goal once the caller may ask it (Refused, InvalidInput otherwise)."""
@@ -254,18 +271,22 @@ class InferenceServer:
 
     def __init__(self, server: grpc.Server, port: int, batcher: MicroBatcher, servicer: InferenceServicer,
                  responder: Responder, health_servicer: health.HealthServicer, log_sink: LogSink,
-                 config: ServingConfig) -> None:
+                 config: ServingConfig, routing: RoutingTable) -> None:
         self.port = port
         self.servicer = servicer
         self.responder = responder
         self.batcher = batcher
         self.log_sink = log_sink
-        self._server, self._health, self._config = server, health_servicer, config
+        self._server, self._health, self._config, self._routing = server, health_servicer, config, routing
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
+        self._unobserve: list[Callable[[], None]] = []
 
     def start(self) -> None:
         """Start the batcher and the server, then report SERVING."""
+        metrics.declare()
+        self._unobserve = [metrics.UNLOGGED.add(lambda: [(self.log_sink.unlogged(), {})]),
+                           metrics.TRAFFIC_SHARE.add(partial(metrics.traffic_shares, self._routing))]
         self.batcher.start()
         self._server.start()
         for name in ("", INFERENCE):
@@ -294,6 +315,8 @@ class InferenceServer:
             self._server.stop(max(0.0, min(DRAIN_FINAL_GRACE_S, deadline - time.monotonic()))).wait()
             self.batcher.stop()
             self.log_sink.close()
+            for unobserve in self._unobserve:
+                unobserve()
             self._stopped.set()
         log.info("inference server stopped")
 
@@ -357,4 +380,4 @@ def build_server(settings: Settings, routing: RoutingTable, pool: ServingPool, o
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     reflection.enable_server_reflection(names, server)
     port = bind(server, address or settings.deployer_address, settings)
-    return InferenceServer(server, port, batcher, servicer, responder, health_servicer, log_sink, config)
+    return InferenceServer(server, port, batcher, servicer, responder, health_servicer, log_sink, config, routing)

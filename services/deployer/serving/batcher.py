@@ -11,12 +11,15 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from services.deployer.serving import metrics
 from services.deployer.serving.config import ServingConfig
 from services.deployer.serving.predictions import BatchModel, Scored, split
 from services.kernel.errors import TransientError
+from services.kernel.metrics import short_digest
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +53,13 @@ class MicroBatcher:
         self._accepting = True
         self._stopped = False
         self._workers: list[threading.Thread] = []
+        self._unobserve: Callable[[], None] | None = None
         self.batches = 0
         self.items = 0
 
     def start(self) -> None:
         """Start the inference worker threads."""
+        self._unobserve = metrics.QUEUE_DEPTH.add(lambda: [(self._queued, {})])
         for i in range(self._config.inference_workers):
             t = threading.Thread(target=self._work, name=f"inference-{i}", daemon=True)
             t.start()
@@ -64,8 +69,10 @@ class MicroBatcher:
         """Queue one text for an adapter; Overloaded when full, AdapterNotLoaded when not in the pool."""
         with self._cv:
             if not self._accepting:
+                metrics.REFUSALS.add(1, {"reason": "draining"})
                 raise ShuttingDown("the server is shutting down", hint="retry on another replica")
             if self._queued >= self._config.queue_capacity:
+                metrics.REFUSALS.add(1, {"reason": "queue_full"})
                 raise Overloaded(f"{self._queued} requests are waiting for the model", hint="retry with backoff")
             self._model.acquire(digest)
             pending = _Pending(text, Future())
@@ -84,6 +91,8 @@ class MicroBatcher:
             self._cv.notify_all()
         for t in self._workers:
             t.join(timeout_s)
+        if self._unobserve is not None:
+            self._unobserve()
 
     @property
     def queued(self) -> int:
@@ -129,6 +138,7 @@ class MicroBatcher:
             self._cv.wait(left)
 
     def _run(self, digest: str, batch: list[_Pending]) -> None:
+        metrics.BATCH_SIZE.record(len(batch), {"adapter": short_digest(digest)})
         try:
             results = split(self._model.predict(digest, [p.text for p in batch]))
         except Exception as err:

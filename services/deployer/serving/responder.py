@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from services.deployer.domain.routing import GoalRoute, RoutingTable, Slot
+from services.deployer.serving import metrics
 from services.deployer.serving.batcher import MicroBatcher, Overloaded, ShuttingDown
 from services.deployer.serving.config import ServingConfig
 from services.deployer.serving.inference_log import LogEntry, LogSink
@@ -146,6 +147,7 @@ class Responder:
                 return _Admitted(q, text, top_k, route, slot, mirror, future, time.perf_counter())
             except AdapterNotLoaded:
                 if self._routing.get(q.goal) is route:
+                    metrics.REFUSALS.add(1, {"reason": "adapter_not_loaded"})
                     raise  # the route still names an adapter the pool does not hold: refuse
                 # A hot swap replaced the route (and unloaded its adapter) between choose and submit: ask again.
         raise AdapterNotLoaded(f"goal {q.goal!r} kept changing adapters while this request was admitted")
@@ -190,12 +192,14 @@ class Responder:
 
     def _served(self, a: _Admitted, answer: Answer, scored: Scored, latency_ms: float) -> None:
         outcome = ServedOutcome(answer.request_id, answer.label, answer.confidence, latency_ms, False, "")
+        metrics.served(a.question.goal, a.slot.digest, a.slot.role, "OK", latency_ms / 1000)
         self._observer.on_served(a.question.goal, a.slot, outcome)
         self._log.record(self._entry(a, a.slot, a.slot.role, scored, answer.label, latency_ms, answer.escalate))
 
     def _failed(self, a: _Admitted, code: str) -> None:
         latency_ms = (time.perf_counter() - a.started) * 1000
         outcome = ServedOutcome(a.question.request_id, "", 0.0, latency_ms, True, code)
+        metrics.served(a.question.goal, a.slot.digest, a.slot.role, code, latency_ms / 1000)
         self._observer.on_served(a.question.goal, a.slot, outcome)
         self._log.record(self._entry(a, a.slot, a.slot.role, None, "", latency_ms, False, code))
 
@@ -215,12 +219,14 @@ class Responder:
         latency_ms = (time.perf_counter() - started) * 1000
         if f.exception() is not None:
             outcome = ServedOutcome(a.question.request_id, "", 0.0, latency_ms, True, "INTERNAL", champion_label)
+            metrics.served(a.question.goal, mirror.digest, "mirror", "INTERNAL", latency_ms / 1000)
             self._observer.on_served(a.question.goal, mirror, outcome)
             return
         scored = f.result()
         best = int(np.argmax(scored.probs))
         label, confidence = scored.labels[best], float(scored.probs[best])
         outcome = ServedOutcome(a.question.request_id, label, confidence, latency_ms, False, "", champion_label)
+        metrics.served(a.question.goal, mirror.digest, "mirror", "OK", latency_ms / 1000)
         self._observer.on_served(a.question.goal, mirror, outcome)
         escalate, _ = decide(a.route, label, confidence)
         self._log.record(self._entry(a, mirror, "mirror", scored, label, latency_ms, escalate))

@@ -1,4 +1,4 @@
-"""`tuneline monitor run`, `tuneline audit verify|head`, `tuneline lineage ID`.
+"""`tuneline monitor run`, `tuneline audit verify|head`, `tuneline lineage ID`, `tuneline alerts`.
 
 The user commands talk gRPC to the monitor's Query service (settings.monitor_address, bearer token),
 so they work against a remote deployment too.
@@ -85,8 +85,31 @@ def lineage(ident: str = typer.Argument(..., help="a request id, adapter digest,
     console.print("[green]complete and verified[/]")
 
 
+def alerts(open_only: bool = typer.Option(False, "--open", help="Only incidents still firing."),
+           limit: int = typer.Option(50, min=1, max=1000, help="At most this many incidents.")) -> None:
+    """Open and recent alert incidents: what was delivered to the alert sinks, how often it repeated, whether it resolved."""
+    from datetime import UTC, datetime
+
+    r = _call(lambda s: s.ListIncidents, q.ListIncidentsRequest(limit=limit, open_only=open_only))
+    if not r.incidents:
+        console.print("no incidents" + (" open" if open_only else ""))
+        return
+    table = Table("status", "severity", "kind", "goal", "summary", "alerts", "opened (UTC)", "delivery")
+
+    def when(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
+    for i in r.incidents:
+        status = "[red]firing[/]" if i.status == "firing" else f"resolved {when(i.resolved_unix_ms)}"
+        delivery = (f"[yellow]{i.deliveries_pending} pending[/]" if i.deliveries_pending else "delivered") + \
+            (f", {i.deliveries_failed} failed attempt(s)" if i.deliveries_failed else "")
+        summary = i.summary + (f"\n  report: {i.report_uri}" if i.report_uri else "") + \
+            (f"\n  trace: tuneline trace {i.trace_id}" if i.trace_id else "")
+        table.add_row(status, i.severity, i.kind, i.goal, summary, str(i.alerts), when(i.opened_unix_ms), delivery)
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
-    """Add `monitor run`, `audit verify|head` and `lineage`."""
+    """Add `monitor run`, `audit verify|head`, `lineage` and `alerts`."""
     monitor = typer.Typer(help="The monitor: ledger, drift, alerts, lineage.", no_args_is_help=True)
     monitor.command("run")(run)
     app.add_typer(monitor, name="monitor")
@@ -95,3 +118,4 @@ def register(app: typer.Typer) -> None:
     audit_app.command("head")(head)
     app.add_typer(audit_app, name="audit")
     app.command("lineage")(lineage)
+    app.command("alerts")(alerts)

@@ -21,7 +21,7 @@ from services.kernel.goals import latest_goal
 from services.kernel.grpc_auth import Guard, current_principal, status_of
 from services.kernel.grpc_tls import bind
 from services.kernel.store import Store
-from services.monitor import audit
+from services.monitor import alerting, audit
 from services.monitor.lineage import Lineage
 from services.monitor.settings import MonitorSettings
 
@@ -75,6 +75,22 @@ class QueryServicer(q_grpc.QueryServicer):
     def LedgerHead(self, request: q.LedgerHeadRequest, context: grpc.ServicerContext) -> q.LedgerHeadResponse:
         head = audit.current_head(self.store)
         return q.LedgerHeadResponse(sequence=head.seq, head_hash=head.hash)
+
+
+    def ListIncidents(self, request: q.ListIncidentsRequest, context: grpc.ServicerContext) -> q.ListIncidentsResponse:
+        principal = current_principal()
+        with self.store.session() as session:
+            found = alerting.incidents(session, request.limit or 50, request.open_only)
+            tenants = {g: latest_goal(session, g) for g in {i.goal for i in found}}
+            counts = alerting.delivery_counts(session, [i.key for i in found])
+        if principal is not None and principal.tenant != "*":
+            found = [i for i in found if (goal := tenants.get(i.goal)) is not None and goal.tenant == principal.tenant]
+        return q.ListIncidentsResponse(incidents=[
+            q.Incident(key=i.key, kind=i.kind, goal=i.goal, severity=i.severity, summary=i.summary, details=i.details,
+                       report_uri=i.report_uri, trace_id=i.trace_id, alerts=i.alerts, status=i.status,
+                       opened_unix_ms=i.opened_ms, resolved_unix_ms=i.resolved_ms or 0,
+                       deliveries_pending=counts.get(i.key, (0, 0))[0], deliveries_failed=counts.get(i.key, (0, 0))[1])
+            for i in found])
 
 
 class QueryServer:

@@ -103,11 +103,12 @@ def down(keep_broker: bool = typer.Option(False, help="Leave the Kafka broker (a
 
 
 def status() -> None:
-    """Each part: up or not, health, consumer lag, and the deployments' traffic split."""
+    """Each part: up or not, health, headline metrics, consumer lag, and the deployments' traffic split."""
     from services.stack import processes, status_view
 
     s = _as_operator_on_own_secure_stack(Settings())
     _print_states(processes.states(s))
+    status_view.print_metrics(console, s, processes.SERVICES)
     status_view.print_lag(console, s)
     status_view.print_deployments(console, s)
 

@@ -179,3 +179,25 @@ def test_lineage_names_who_signed_each_recorded_decision(served, make_incoming):
     r = _lineage(settings, "sha256:" + "a" * 64)
     [step] = [s for s in r.steps if s.stage == "evaluation"]
     assert step.facts["signed_by"] == "evaluator" and step.facts["goal"] == "banking77"
+
+
+def test_cli_alerts_lists_incidents_open_first_with_their_deliveries(served, monkeypatch):
+    from rich.console import Console
+
+    from services.monitor import alerting
+    from services.monitor.domain.alerts import Alert
+
+    settings, store, _ = served
+    monkeypatch.setattr("services.monitor.entrypoints.cli.console", Console(width=300))
+    sinks = alerting.sinks_from(["http://127.0.0.1:9/hook"], [])
+    with store.session() as s:
+        alerting.raise_alert(s, Alert("run_failed", "warning", "banking77", "run r-1 failed"), "a-0", sinks, 1_000)
+        for i in range(3):
+            alerting.raise_alert(s, Alert("drift", "critical", "banking77", "drift share 0.8", report_uri="file:///r.html",
+                                          trace_id="ab" * 16), f"a-{i + 1}", sinks, 2_000 + i)
+    listed = _cli(monkeypatch, settings, "alerts")
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.index("drift share 0.8") < listed.output.index("run r-1 failed"), "the open incident first"
+    assert "1 pending" in listed.output and "file:///r.html" in listed.output and "tuneline trace " + "ab" * 16 in listed.output
+    only_open = _cli(monkeypatch, settings, "alerts", "--open")
+    assert "drift share 0.8" in only_open.output and "run r-1 failed" not in only_open.output

@@ -96,3 +96,49 @@ class LedgerHeadResponse(_message.Message):
     sequence: int
     head_hash: str
     def __init__(self, sequence: _Optional[int] = ..., head_hash: _Optional[str] = ...) -> None: ...
+
+class ListIncidentsRequest(_message.Message):
+    __slots__ = ("limit", "open_only")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OPEN_ONLY_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    open_only: bool
+    def __init__(self, limit: _Optional[int] = ..., open_only: _Optional[bool] = ...) -> None: ...
+
+class Incident(_message.Message):
+    __slots__ = ("key", "kind", "goal", "severity", "summary", "details", "report_uri", "trace_id", "alerts", "status", "opened_unix_ms", "resolved_unix_ms", "deliveries_pending", "deliveries_failed")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    GOAL_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    REPORT_URI_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    OPENED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    DELIVERIES_PENDING_FIELD_NUMBER: _ClassVar[int]
+    DELIVERIES_FAILED_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    kind: str
+    goal: str
+    severity: str
+    summary: str
+    details: str
+    report_uri: str
+    trace_id: str
+    alerts: int
+    status: str
+    opened_unix_ms: int
+    resolved_unix_ms: int
+    deliveries_pending: int
+    deliveries_failed: int
+    def __init__(self, key: _Optional[str] = ..., kind: _Optional[str] = ..., goal: _Optional[str] = ..., severity: _Optional[str] = ..., summary: _Optional[str] = ..., details: _Optional[str] = ..., report_uri: _Optional[str] = ..., trace_id: _Optional[str] = ..., alerts: _Optional[int] = ..., status: _Optional[str] = ..., opened_unix_ms: _Optional[int] = ..., resolved_unix_ms: _Optional[int] = ..., deliveries_pending: _Optional[int] = ..., deliveries_failed: _Optional[int] = ...) -> None: ...
+
+class ListIncidentsResponse(_message.Message):
+    __slots__ = ("incidents",)
+    INCIDENTS_FIELD_NUMBER: _ClassVar[int]
+    incidents: _containers.RepeatedCompositeFieldContainer[Incident]
+    def __init__(self, incidents: _Optional[_Iterable[_Union[Incident, _Mapping]]] = ...) -> None: ...

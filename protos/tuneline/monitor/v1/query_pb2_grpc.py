@@ -49,6 +49,11 @@ class QueryStub:
                 request_serializer=tuneline_dot_monitor_dot_v1_dot_query__pb2.LedgerHeadRequest.SerializeToString,
                 response_deserializer=tuneline_dot_monitor_dot_v1_dot_query__pb2.LedgerHeadResponse.FromString,
                 _registered_method=True)
+        self.ListIncidents = channel.unary_unary(
+                '/tuneline.monitor.v1.Query/ListIncidents',
+                request_serializer=tuneline_dot_monitor_dot_v1_dot_query__pb2.ListIncidentsRequest.SerializeToString,
+                response_deserializer=tuneline_dot_monitor_dot_v1_dot_query__pb2.ListIncidentsResponse.FromString,
+                _registered_method=True)
 
 
 class QueryServicer:
@@ -74,6 +79,13 @@ class QueryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListIncidents(self, request, context):
+        """Alert incidents, open ones first, then the most recently opened (of the caller's tenant's goals).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -91,6 +103,11 @@ def add_QueryServicer_to_server(servicer, server):
                     servicer.LedgerHead,
                     request_deserializer=tuneline_dot_monitor_dot_v1_dot_query__pb2.LedgerHeadRequest.FromString,
                     response_serializer=tuneline_dot_monitor_dot_v1_dot_query__pb2.LedgerHeadResponse.SerializeToString,
+            ),
+            'ListIncidents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListIncidents,
+                    request_deserializer=tuneline_dot_monitor_dot_v1_dot_query__pb2.ListIncidentsRequest.FromString,
+                    response_serializer=tuneline_dot_monitor_dot_v1_dot_query__pb2.ListIncidentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -174,6 +191,33 @@ class Query:
             '/tuneline.monitor.v1.Query/LedgerHead',
             tuneline_dot_monitor_dot_v1_dot_query__pb2.LedgerHeadRequest.SerializeToString,
             tuneline_dot_monitor_dot_v1_dot_query__pb2.LedgerHeadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListIncidents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneline.monitor.v1.Query/ListIncidents',
+            tuneline_dot_monitor_dot_v1_dot_query__pb2.ListIncidentsRequest.SerializeToString,
+            tuneline_dot_monitor_dot_v1_dot_query__pb2.ListIncidentsResponse.FromString,
             options,
             channel_credentials,
             insecure,
