@@ -5,7 +5,7 @@ A credential is a bearer token's sha256 (never the token), a name for the audit 
 
     predict   Inference.Predict, Inference.PredictBatch       on the credential's tenant's goals
     operate   Admin.ListDeployments, Admin.Rollback           on the credential's tenant's goals
-              Query.ListIncidents                             incidents of the credential's tenant's goals
+              Query.ListIncidents, Query.ListDriftWindows     incidents and drift windows of the tenant's goals
     audit     Query.Lineage                                   of chains of the credential's tenant's goals
               Query.VerifyLedger, Query.LedgerHead            the whole ledger: tenant `*` only
 
@@ -58,6 +58,7 @@ METHOD_SCOPES: dict[str, Scope] = {
     "/tuneline.monitor.v1.Query/VerifyLedger": "audit",
     "/tuneline.monitor.v1.Query/LedgerHead": "audit",
     "/tuneline.monitor.v1.Query/ListIncidents": "operate",
+    "/tuneline.monitor.v1.Query/ListDriftWindows": "operate",
 }
 # Methods about every tenant at once: only a credential of tenant `*` may call them.
 PLATFORM_WIDE = frozenset({"/tuneline.monitor.v1.Query/VerifyLedger", "/tuneline.monitor.v1.Query/LedgerHead"})

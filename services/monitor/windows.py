@@ -220,8 +220,8 @@ def _incident_events(session: Session, state: DriftStateRow, verdict: WindowVerd
             goal_name=state.goal_name, adapter_digest=state.adapter_digest, deployment_id=dep_id, reason=decision.reason,
             incident_id=state.incident_id, requested_by="monitor",
             numbers={"drift_share": verdict.drift_share, "consecutive_windows": float(decision.state.consecutive)}), state.goal_name))
-        out.append(alerts.rollback_alert(state.goal_name, state.adapter_digest, decision.reason, verdict_ref.uri))
-    else:
-        out.append(alerts.drift_alert(state.goal_name, state.adapter_digest, verdict.drift_share, decision.state.consecutive,
-                                      decision.action, decision.reason, verdict_ref.uri))
+    # One drift alert either way (its incident resolves when the goal's rollback completes); its words say
+    # whether a rollback was asked for or a person must decide.
+    out.append(alerts.drift_alert(state.goal_name, state.adapter_digest, verdict.drift_share, decision.state.consecutive,
+                                  decision.action, decision.reason, verdict_ref.uri))
     return out

@@ -45,16 +45,17 @@ def _num(v: float) -> str:
     return "—" if not math.isfinite(v) else f"{v:.4g}"
 
 
-def _export(out: ev.EvalOutcome, dest: Path) -> None:
+def _export(out: ev.EvalOutcome, dest: Path | None, show: bool) -> None:
     from services.evaluator.settings import EvaluatorSettings
-    from services.kernel.blobs import BlobStore
+    from services.kernel.report_files import export_report, open_report
 
-    # Blobs are named by digest, without an extension: a copy named *.html opens in any browser.
-    dest.write_bytes(BlobStore.from_settings(EvaluatorSettings()).get_bytes(out.report_html))
-    console.print(f"wrote the HTML report to [bold]{dest}[/] (open it in a browser)")
+    path = export_report(EvaluatorSettings(), out.report_html, f"eval-{out.eval_id}", dest)
+    console.print(f"HTML report (verified copy): [bold]{path}[/]")
+    if show and not open_report(path):
+        console.print("no browser to open it here: open the file above")
 
 
-def _show(row: EvalRow, html: Path | None) -> None:
+def _show(row: EvalRow, html: Path | None, path: bool = False, show: bool = False) -> None:
     out = ev.EvalOutcome.FromString(row.outcome)
     verdict = "[green]PASSED[/]" if out.passed else "[red]FAILED[/]"
     console.print(f"eval [bold]{out.eval_id}[/] of run {out.run_id} ({out.goal_name}): {verdict}")
@@ -69,14 +70,17 @@ def _show(row: EvalRow, html: Path | None) -> None:
         console.print(f"vs champion {short(ch.champion_digest)}: {ch.test} statistic {ch.statistic:.3f}, "
                       f"p {ch.p_value:.4g}, delta {ch.delta:+.4f} on {ch.rows} rows")
     console.print(f"HTML report: [bold]{out.report_html.uri or '—'}[/]\nJSON report: {out.report_json.uri or '—'}")
-    if html is not None and out.report_html.digest:
-        _export(out, html)
+    if (html is not None or path or show) and out.report_html.digest:
+        _export(out, html, show)
 
 
 def evals(
     eval_id: str = typer.Argument(None, help="An eval or run id (a prefix is enough): show its criteria."),
     limit: int = typer.Option(20, "--limit", help="How many recent evaluations to list."),
     html: Path = typer.Option(None, "--html", help="With an ID: copy its HTML report (verified) to this file."),
+    path: bool = typer.Option(False, "--path", help="With an ID: copy its HTML report (verified) under the state "
+                                                    "folder's reports/ and print where."),
+    show: bool = typer.Option(False, "--open", help="With an ID: as --path, then open it in the browser."),
 ) -> None:
     """List recent gate decisions, or show one with every criterion and where its HTML report is."""
     rows = _rows(eval_id, limit)
@@ -84,7 +88,7 @@ def evals(
         if not rows:
             raise NotFound(f"no evaluation {eval_id!r}", hint="`tuneline evals` lists recent ones")
         for row in rows:
-            _show(row, html)
+            _show(row, html, path, show)
         return
     table = Table("eval", "goal", "run", "adapter", "decision", "summary", "when")
     for r in rows:

@@ -70,8 +70,3 @@ def drift_alert(goal: str, adapter: str, share: float, windows: int, action: str
     return Alert("drift", severity, goal,
                  f"drift on adapter {adapter[:19]}: share {share:.0%} for {windows} windows; {then}",
                  reason, report_uri)
-
-
-def rollback_alert(goal: str, adapter: str, reason: str, report_uri: str) -> Alert:
-    """The alert that tells ops the monitor asked for a rollback."""
-    return Alert("rollback", "critical", goal, f"rollback requested for adapter {adapter[:19]}", reason, report_uri)

@@ -1,4 +1,4 @@
-"""`tuneline monitor run`, `tuneline audit verify|head`, `tuneline lineage ID`, `tuneline alerts`.
+"""`tuneline monitor run`, `tuneline audit verify|head`, `tuneline lineage ID`, `tuneline alerts`, `tuneline drift GOAL`.
 
 The user commands talk gRPC to the monitor's Query service (settings.monitor_address, bearer token),
 so they work against a remote deployment too.
@@ -108,8 +108,47 @@ def alerts(open_only: bool = typer.Option(False, "--open", help="Only incidents 
     console.print(table)
 
 
+def drift(goal: str = typer.Argument(..., help="The goal whose drift windows to show."),
+          limit: int = typer.Option(20, min=1, max=1000, help="At most this many windows, newest first."),
+          drifted: bool = typer.Option(False, "--drifted", help="Only windows that drifted."),
+          path: bool = typer.Option(False, "--path", help="Copy the newest rendered report (verified) under the state "
+                                                          "folder's reports/ and print where."),
+          show: bool = typer.Option(False, "--open", help="As --path, then open it in the browser.")) -> None:
+    """A goal's judged drift windows (share, verdict, Evidently report) and, with --path/--open, the newest report."""
+    from services.kernel.ids import short
+
+    r = _call(lambda s: s.ListDriftWindows, q.ListDriftWindowsRequest(goal=goal, limit=limit, drifted_only=drifted))
+    if not r.windows:
+        console.print(f"no judged windows for goal {goal!r}")
+        return
+    table = Table("adapter", "window", "drifted", "share", "span", "report")
+    for w in r.windows:
+        table.add_row(short(w.adapter_digest), str(w.index), "[red]yes[/]" if w.drifted else "no", f"{w.drift_share:.0%}",
+                      f"{w.span_ms / 1000:.1f} s", w.report_uri or "-")
+    console.print(table)
+    if path or show:
+        _export_drift_report(goal, [w for w in r.windows if w.report_digest], show)
+
+
+def _export_drift_report(goal: str, rendered: list[q.DriftWindow], show: bool) -> None:
+    from tuneline.events.v1 import events_pb2 as ev
+
+    from services.kernel.report_files import export_report, open_report
+    from services.monitor.settings import MonitorSettings
+
+    if not rendered:
+        raise NotFound(f"no rendered drift report for goal {goal!r} yet",
+                       hint="reports are rendered for drifted windows and every Nth clean one, seconds after judging")
+    w = max(rendered, key=lambda x: (x.drifted, x.index))
+    ref = ev.ArtifactRef(digest=w.report_digest, uri=w.report_uri)
+    written = export_report(MonitorSettings(), ref, f"drift-{goal}-{w.adapter_digest.removeprefix('sha256:')[:12]}-{w.index}")
+    console.print(f"drift report of window {w.index} (verified copy): [bold]{written}[/]")
+    if show and not open_report(written):
+        console.print("no browser to open it here: open the file above")
+
+
 def register(app: typer.Typer) -> None:
-    """Add `monitor run`, `audit verify|head`, `lineage` and `alerts`."""
+    """Add `monitor run`, `audit verify|head`, `lineage`, `alerts` and `drift`."""
     monitor = typer.Typer(help="The monitor: ledger, drift, alerts, lineage.", no_args_is_help=True)
     monitor.command("run")(run)
     app.add_typer(monitor, name="monitor")
@@ -119,3 +158,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
     app.command("lineage")(lineage)
     app.command("alerts")(alerts)
+    app.command("drift")(drift)

@@ -93,6 +93,24 @@ class QueryServicer(q_grpc.QueryServicer):
             for i in found])
 
 
+    def ListDriftWindows(self, request: q.ListDriftWindowsRequest, context: grpc.ServicerContext) -> q.ListDriftWindowsResponse:
+        import sqlalchemy as sa
+
+        from services.monitor.store import WindowVerdictRow
+
+        self._check_tenants(context, [request.goal], f"drift windows of goal {request.goal!r}")
+        query = (sa.select(WindowVerdictRow).where(WindowVerdictRow.goal_name == request.goal)
+                 .order_by(WindowVerdictRow.index.desc()).limit(request.limit or 20))
+        if request.drifted_only:
+            query = query.where(WindowVerdictRow.drifted.is_(True))
+        with self.store.session() as session:
+            rows = session.scalars(query).all()
+            return q.ListDriftWindowsResponse(windows=[
+                q.DriftWindow(adapter_digest=r.adapter_digest, index=r.index, drifted=r.drifted, drift_share=r.drift_share,
+                              verdict_digest=r.verdict_digest, verdict_uri=r.verdict_uri, report_digest=r.report_digest,
+                              report_uri=r.report_uri, span_ms=r.span_ms) for r in rows])
+
+
 class QueryServer:
     """The gRPC server as a runtime background component."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -55,10 +56,13 @@ def test_killed_mid_evaluation_then_restarted_gives_exactly_one_decision(setting
         assert len(about_run) == 1, [i.id for i in about_run]
         assert decision.message.outcome.passed and _job(store).attempts == 2
         shown = subprocess.run(python("-c", "from services.cli import main; main()", "evals",
-                                      decision.message.outcome.eval_id[:18]),
-                               env=settings_env(settings), capture_output=True, text=True, timeout=120)
+                                      decision.message.outcome.eval_id[:18], "--path"),
+                               env=settings_env(settings, COLUMNS="400"), capture_output=True, text=True, timeout=120)
         assert shown.returncode == 0, shown.stderr
         assert "PASSED" in shown.stdout and "HTML report" in shown.stdout and "latency_p95_ms" in shown.stdout
+        copy = Path(shown.stdout.split("HTML report (verified copy): ")[1].split()[0])
+        assert copy.parent == settings.state_dir / "reports" and copy.suffix == ".html"
+        assert copy.read_bytes().lstrip().lower().startswith(b"<!doctype html"), "a page a browser opens"
     finally:
         assert stop_process(proc) is not None
         passed.close()

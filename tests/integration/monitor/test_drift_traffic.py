@@ -37,7 +37,7 @@ def test_shifted_traffic_is_detected_and_the_canary_rolled_back_once(driver, win
     assert len(driver.events("drift.detected")) == 1
     detected = driver.events("drift.detected")[0].message
     assert detected.incident_id == requests[0].message.incident_id and detected.verdict.digest
-    assert driver.events("alert.raised")[0].message.kind == "rollback"
+    assert driver.events("alert.raised")[0].message.kind == "drift"
 
 
 def test_the_drifted_window_gets_an_evidently_report_stored_by_digest(driver, windows):

@@ -201,3 +201,33 @@ def test_cli_alerts_lists_incidents_open_first_with_their_deliveries(served, mon
     assert "1 pending" in listed.output and "file:///r.html" in listed.output and "tuneline trace " + "ab" * 16 in listed.output
     only_open = _cli(monkeypatch, settings, "alerts", "--open")
     assert "drift share 0.8" in only_open.output and "run r-1 failed" not in only_open.output
+
+
+def test_cli_drift_lists_windows_and_copies_the_newest_report_verified(served, monkeypatch):
+    from rich.console import Console
+
+    from services.kernel.errors import IntegrityError
+    from services.monitor.store import WindowVerdictRow
+
+    settings, store, blobs = served
+    monkeypatch.setattr("services.monitor.entrypoints.cli.console", Console(width=300))
+    monkeypatch.setenv("TUNELINE_STATE_DIR", str(settings.state_dir))
+    monkeypatch.setenv("TUNELINE_ARTIFACT_ROOT", blobs.root)
+    report = blobs.put_bytes(b"<!doctype html><html>drift report</html>", "text/html")
+    adapter = "sha256:" + "a" * 64
+    with store.session() as s:
+        for index, drifted in ((0, False), (1, True), (2, False)):
+            s.add(WindowVerdictRow(goal_name="banking77", adapter_digest=adapter, index=index, drifted=drifted,
+                                   drift_share=0.8 if drifted else 0.1, verdict_digest="sha256:" + "v" * 64, verdict_uri="v",
+                                   report_digest=report.digest if drifted else "", report_uri=report.uri if drifted else "",
+                                   span_ms=4000))
+    listed = _cli(monkeypatch, settings, "drift", "banking77", "--path")
+    assert listed.exit_code == 0, listed.output
+    assert "80%" in listed.output and "10%" in listed.output
+    copy = settings.state_dir / "reports" / "drift-banking77-aaaaaaaaaaaa-1.html"
+    assert f"{copy}" in listed.output and copy.read_bytes() == b"<!doctype html><html>drift report</html>"
+    with open(report.uri, "r+b") as f:
+        f.write(b"X")
+    tampered = _cli(monkeypatch, settings, "drift", "banking77", "--path")
+    assert isinstance(tampered.exception, IntegrityError), "a report that does not match its digest is never copied"
+    assert _cli(monkeypatch, settings, "drift", "nothing-here").output.startswith("no judged windows")

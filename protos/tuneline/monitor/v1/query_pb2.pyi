@@ -142,3 +142,41 @@ class ListIncidentsResponse(_message.Message):
     INCIDENTS_FIELD_NUMBER: _ClassVar[int]
     incidents: _containers.RepeatedCompositeFieldContainer[Incident]
     def __init__(self, incidents: _Optional[_Iterable[_Union[Incident, _Mapping]]] = ...) -> None: ...
+
+class ListDriftWindowsRequest(_message.Message):
+    __slots__ = ("goal", "limit", "drifted_only")
+    GOAL_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    DRIFTED_ONLY_FIELD_NUMBER: _ClassVar[int]
+    goal: str
+    limit: int
+    drifted_only: bool
+    def __init__(self, goal: _Optional[str] = ..., limit: _Optional[int] = ..., drifted_only: _Optional[bool] = ...) -> None: ...
+
+class DriftWindow(_message.Message):
+    __slots__ = ("adapter_digest", "index", "drifted", "drift_share", "verdict_digest", "verdict_uri", "report_digest", "report_uri", "span_ms")
+    ADAPTER_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    DRIFTED_FIELD_NUMBER: _ClassVar[int]
+    DRIFT_SHARE_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_URI_FIELD_NUMBER: _ClassVar[int]
+    REPORT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    REPORT_URI_FIELD_NUMBER: _ClassVar[int]
+    SPAN_MS_FIELD_NUMBER: _ClassVar[int]
+    adapter_digest: str
+    index: int
+    drifted: bool
+    drift_share: float
+    verdict_digest: str
+    verdict_uri: str
+    report_digest: str
+    report_uri: str
+    span_ms: int
+    def __init__(self, adapter_digest: _Optional[str] = ..., index: _Optional[int] = ..., drifted: _Optional[bool] = ..., drift_share: _Optional[float] = ..., verdict_digest: _Optional[str] = ..., verdict_uri: _Optional[str] = ..., report_digest: _Optional[str] = ..., report_uri: _Optional[str] = ..., span_ms: _Optional[int] = ...) -> None: ...
+
+class ListDriftWindowsResponse(_message.Message):
+    __slots__ = ("windows",)
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    windows: _containers.RepeatedCompositeFieldContainer[DriftWindow]
+    def __init__(self, windows: _Optional[_Iterable[_Union[DriftWindow, _Mapping]]] = ...) -> None: ...

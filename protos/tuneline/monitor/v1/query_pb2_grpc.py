@@ -54,6 +54,11 @@ class QueryStub:
                 request_serializer=tuneline_dot_monitor_dot_v1_dot_query__pb2.ListIncidentsRequest.SerializeToString,
                 response_deserializer=tuneline_dot_monitor_dot_v1_dot_query__pb2.ListIncidentsResponse.FromString,
                 _registered_method=True)
+        self.ListDriftWindows = channel.unary_unary(
+                '/tuneline.monitor.v1.Query/ListDriftWindows',
+                request_serializer=tuneline_dot_monitor_dot_v1_dot_query__pb2.ListDriftWindowsRequest.SerializeToString,
+                response_deserializer=tuneline_dot_monitor_dot_v1_dot_query__pb2.ListDriftWindowsResponse.FromString,
+                _registered_method=True)
 
 
 class QueryServicer:
@@ -86,6 +91,13 @@ class QueryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDriftWindows(self, request, context):
+        """A goal's judged drift windows, newest first, with their verdicts and Evidently reports (when rendered).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -108,6 +120,11 @@ def add_QueryServicer_to_server(servicer, server):
                     servicer.ListIncidents,
                     request_deserializer=tuneline_dot_monitor_dot_v1_dot_query__pb2.ListIncidentsRequest.FromString,
                     response_serializer=tuneline_dot_monitor_dot_v1_dot_query__pb2.ListIncidentsResponse.SerializeToString,
+            ),
+            'ListDriftWindows': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDriftWindows,
+                    request_deserializer=tuneline_dot_monitor_dot_v1_dot_query__pb2.ListDriftWindowsRequest.FromString,
+                    response_serializer=tuneline_dot_monitor_dot_v1_dot_query__pb2.ListDriftWindowsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -218,6 +235,33 @@ class Query:
             '/tuneline.monitor.v1.Query/ListIncidents',
             tuneline_dot_monitor_dot_v1_dot_query__pb2.ListIncidentsRequest.SerializeToString,
             tuneline_dot_monitor_dot_v1_dot_query__pb2.ListIncidentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDriftWindows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneline.monitor.v1.Query/ListDriftWindows',
+            tuneline_dot_monitor_dot_v1_dot_query__pb2.ListDriftWindowsRequest.SerializeToString,
+            tuneline_dot_monitor_dot_v1_dot_query__pb2.ListDriftWindowsResponse.FromString,
             options,
             channel_credentials,
             insecure,
