@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from tuneline.events.v1 import events_pb2 as ev
 
-from services.evaluator import codec
+from services.evaluator import codec, instruments
 from services.evaluator.adapters import parquet, report_html
 from services.evaluator.domain import gate
 from services.evaluator.domain.privacy import guarantee_of
@@ -149,6 +149,12 @@ def refusal(deps: EvalDeps, req: Request, reason: str) -> list[Outgoing]:
         out.report_html.CopyFrom(deps.blobs.put_bytes(report_html.render(report), "text/html"))
     record(deps, out)
     log.warning("eval %s of run %s refused: %s", ident.eval_id, req.run.run_id, reason)
+    return _decided(out)
+
+
+def _decided(out: ev.EvalOutcome) -> list[Outgoing]:
+    """The decision event, counted in the gate's metrics."""
+    instruments.decided(out)
     return [codec.decision_event(out)]
 
 
@@ -183,7 +189,7 @@ def execute(job: Job, ctx: JobContext, deps: EvalDeps) -> list[Outgoing]:
     record(deps, out)
     shutil.rmtree(work, ignore_errors=True)
     log.info("eval %s of run %s: %s", req.eval_id, req.run.run_id, report.decision.summary)
-    return [codec.decision_event(out)]
+    return _decided(out)
 
 
 def on_failure(job: Job, err: BaseException, deps: EvalDeps) -> list[Outgoing]:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session
 from tuneline.events.v1 import events_pb2 as ev
 
+from services.ingest import instruments
 from services.ingest.certify import certify
 from services.ingest.domain.certificate import GateOutcome, failed, summary
 from services.ingest.domain.rows import FieldSpec, Limits
@@ -133,6 +134,7 @@ def _gate_pb(g: GateOutcome) -> ev.GateResult:
 
 
 def _rejected(p: ev.DatasetPublished, event_id: str, certificate: list[GateOutcome]) -> Outgoing:
+    instruments.certified(certificate)
     msg = ev.DatasetRejected(
         dataset_name=p.dataset_name, source_uri=p.uri, publisher=p.publisher,
         failed_gates=[_gate_pb(g) for g in failed(certificate)], certificate=[_gate_pb(g) for g in certificate],
@@ -148,6 +150,7 @@ def _certificate_json(certificate: list[GateOutcome]) -> bytes:
 
 def _register(p: ev.DatasetPublished, event_id: str, plan: Plan, result: Certified, deps: IngestDeps) -> list[Outgoing]:
     assert result.train is not None and result.eval is not None
+    instruments.certified(result.certificate)
     train = deps.blobs.put_file(result.train, PARQUET)
     evalr = deps.blobs.put_file(result.eval, PARQUET)
     version = digest_json([train.digest, evalr.digest])

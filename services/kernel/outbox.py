@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from services.kernel.bus import instruments
 from services.kernel.bus.producer import EventProducer
 from services.kernel.errors import ConfigError
 from services.kernel.events import Outgoing, Record, encode
@@ -75,6 +77,7 @@ class OutboxRelay:
         self.wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._unobserve: Callable[[], None] = lambda: None
 
     def relay_once(self) -> int:
         """Publish up to one batch of unsent rows; returns how many were sent."""
@@ -87,7 +90,15 @@ class OutboxRelay:
         self.producer.send([_record(r, self.settings, self.source, self.signer) for r in rows])
         seqs = [r.seq for r in rows]
         self.store.run(lambda s: s.execute(outbox.update().where(outbox.c.seq.in_(seqs)).values(sent_at=utcnow())))
+        for row in rows:
+            instruments.SENT.add(1, {"messaging.destination.name": self.settings.topic(row.topic)})
         return len(rows)
+
+    def backlog(self) -> int:
+        """Outbox rows not yet published (counted up to instruments.BACKLOG_COUNT_LIMIT)."""
+        unsent = sa.select(outbox.c.seq).where(outbox.c.sent_at.is_(None)).limit(instruments.BACKLOG_COUNT_LIMIT).subquery()
+        with self.store.session() as s:
+            return int(s.execute(sa.select(sa.func.count()).select_from(unsent)).scalar_one())
 
     def _escalate(self, gave_up: RetriesExhausted) -> None:
         # The rows stay in the store (nothing is lost); the broker or the store is away.
@@ -107,11 +118,13 @@ class OutboxRelay:
         """Relay in a background thread until stop()."""
         self._thread = threading.Thread(target=self._loop, name=f"outbox-relay-{self.store.service}", daemon=True)
         self._thread.start()
+        self._unobserve = instruments.BACKLOG.add(lambda: [(self.backlog(), {})])
 
     def stop(self) -> None:
         """Finish the current batch, then stop; anything unsent goes out on the next start."""
         self._stop.set()
         self.wake.set()
+        self._unobserve()
         if self._thread:
             self._thread.join(timeout=15)
         try:

@@ -10,7 +10,7 @@ from services.kernel.events import EVENT_TYPES
 from services.kernel.jobs import JobRunner
 from services.kernel.runtime import ServiceRuntime
 from services.kernel.store import Store
-from services.monitor import alerting, audit, handlers
+from services.monitor import alerting, audit, handlers, instruments
 from services.monitor.adapters.evidently_report import render_drift_html
 from services.monitor.entrypoints.grpc_server import QueryServer, QueryServicer
 from services.monitor.entrypoints.head_exporter import head_exporter
@@ -54,5 +54,6 @@ def build(settings: MonitorSettings) -> ServiceRuntime:
     exporter = head_exporter(store, audit.head_file(settings.state_dir), settings.monitor_head_export_s)
     sweeper = retention_sweeper(store, settings.monitor_retention_sweep_s)
     sender = alerting.AlertSender(store, retry_cap_s=settings.monitor_alert_retry_cap_s, give_up_s=settings.monitor_alert_give_up_s)
+    gauges = instruments.MonitorGauges(settings, store, settings.monitor_lag_every_s, settings.monitor_verify_every_s)
     return ServiceRuntime("monitor", settings, store, subscriptions(settings, deps), job_runners=[runner],
-                          background=[server, exporter, sweeper, sender])
+                          background=[server, exporter, sweeper, sender, gauges])

@@ -22,5 +22,8 @@ class MonitorSettings(Settings):
     monitor_alert_slack_webhooks: list[str] = []
     monitor_alert_retry_cap_s: float = Field(30.0, gt=0)
     monitor_alert_give_up_s: float = Field(86_400.0, gt=0)
+    # Metrics: how often consumer lag is read and the whole ledger re-verified (services.monitor.instruments).
+    monitor_lag_every_s: float = Field(15.0, gt=0)
+    monitor_verify_every_s: float = Field(60.0, gt=0)
     # One transaction per this many events for the ledger and inference consumers (K1).
     monitor_batch_size: int = 500

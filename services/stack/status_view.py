@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import grpc
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.table import Table
 from tuneline.serving.v1 import inference_pb2 as pb
 from tuneline.serving.v1 import inference_pb2_grpc as pb_grpc
 
 from services.kernel import grpc_tls
-from services.kernel.bus.security import client_config
-from services.kernel.bus.topics import admin, all_topics
+from services.kernel.bus.lag import consumer_lag
 from services.kernel.errors import TransientError
 from services.kernel.ids import short
 from services.kernel.metrics import scrape
@@ -19,34 +18,16 @@ from services.kernel.runtime import metrics_endpoint
 from services.kernel.settings import Settings
 
 
-def _lag(settings: Settings, group: str, topics: list[str]) -> int:
-    consumer = Consumer(client_config(settings, {"group.id": group, "enable.auto.commit": False}))
-    try:
-        md = consumer.list_topics(timeout=5).topics
-        parts = [TopicPartition(t, p) for t in topics if t in md for p in md[t].partitions]
-        committed = consumer.committed(parts, timeout=5)
-        lag = 0
-        for tp in committed:
-            if tp.offset < 0:
-                continue
-            _, high = consumer.get_watermark_offsets(tp, timeout=5)
-            lag += max(0, high - tp.offset)
-        return lag
-    finally:
-        consumer.close()
-
-
 def print_lag(console: Console, settings: Settings) -> None:
     """Lag of each service's consumer group over all Tuneline topics."""
     try:
-        groups = [g.group_id for g in admin(settings).list_consumer_groups(request_timeout=5).result().valid]
+        lags = consumer_lag(settings)
     except KafkaException as err:
         console.print(f"Kafka at {settings.bootstrap} does not answer: {err}")
         return
-    prefix = settings.group("")
     table = Table("consumer group", "lag (events)")
-    for group in sorted(g for g in groups if g.startswith(prefix)):
-        table.add_row(group, str(_lag(settings, group, all_topics(settings))))
+    for group, lag in lags.items():
+        table.add_row(group, str(lag))
     console.print(table)
 
 

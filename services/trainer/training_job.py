@@ -28,8 +28,8 @@ from services.kernel.jobs import Job, JobContext
 from services.kernel.modeling import adapter_files
 from services.kernel.outbox import emit
 from services.kernel.store import Store, utcnow
+from services.trainer import instruments, training
 from services.trainer import store as tables
-from services.trainer import training
 from services.trainer.domain.runs import FAILED, RUNNING, SUCCEEDED, TrainRequest, request_from_json
 from services.trainer.settings import TrainerSettings
 
@@ -55,6 +55,7 @@ class TrainingJob:
             self._started(request, job.attempts, prepared.workers, prepared.cfg.use_gpu)
             ctx.progress(0.05, f"training on {prepared.workers} worker(s)")
             done = training.fit(self.settings, prepared, request.run_id, Path(scratch) / "adapter")
+            instruments.run_trained(goal.name, done)
             if done.outcome.status != SUCCEEDED:
                 raise PermanentError(done.outcome.reason)
             assert done.outcome.adapter_dir is not None  # a succeeded outcome always carries its adapter folder
@@ -63,6 +64,7 @@ class TrainingJob:
             signature_ref = self.blobs.put_bytes(sign_adapter(self.settings, done.outcome.adapter_dir), BUNDLE_MEDIA_TYPE)
         finished = _run_finished(request, done, adapter_ref, signature_ref, envelope_ref, job.attempts)
         self._record(request.run_id, finished)
+        instruments.run_state(goal.name, "finished")
         return [Outgoing(finished, subject=goal.name)]
 
     def on_failure(self, job: Job, err: BaseException) -> list[Outgoing]:
@@ -75,6 +77,7 @@ class TrainingJob:
             failure_reason=str(err) or type(err).__name__, base_model=goal.base_model, method=goal.approach.method,
             attempts=job.attempts)
         self._record(request.run_id, finished)
+        instruments.run_state(goal.name, "failed")
         return [Outgoing(finished, subject=goal.name)]
 
     def _started(self, request: TrainRequest, attempt: int, workers: int, use_gpu: bool) -> None:
@@ -90,6 +93,7 @@ class TrainingJob:
             emit(session, Outgoing(started, subject=goal.name))
 
         self.store.run(mark)
+        instruments.run_state(goal.name, "started")
 
     def _record(self, run_id: str, finished: ev.RunFinished) -> None:
         def record(session: Session) -> None:

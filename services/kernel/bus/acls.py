@@ -43,6 +43,9 @@ class Access:
     writes: tuple[str, ...]
     reads: tuple[str, ...]
     consumer_group: bool = True
+    # Describes the namespace's consumer groups (their committed offsets): the operator's `status` and
+    # the monitor's consumer-lag metric.
+    describes_groups: bool = False
 
 
 ACCESS: dict[str, Access] = {
@@ -56,11 +59,12 @@ ACCESS: dict[str, Access] = {
                                DEADLETTER),
                        reads=("goal.applied", "eval.passed", "rollback.requested", "drift.detected")),
     "monitor": Access(writes=("drift.detected", "rollback.requested", "alert.raised", "retention.applied", DEADLETTER),
-                      reads=tuple(EVENT_TYPES)),
+                      reads=tuple(EVENT_TYPES), describes_groups=True),
     # The CLI and the demo: goals, published datasets, retraining and rollbacks that people ask for;
     # every event but the predictions' log for watching, and its services' groups' offsets for lag.
     "operator": Access(writes=("goal.applied", "dataset.published", "run.requested", "rollback.requested"),
-                       reads=tuple(e for e in EVENT_TYPES if e != "inference.logged"), consumer_group=False),
+                       reads=tuple(e for e in EVENT_TYPES if e != "inference.logged"), consumer_group=False,
+                       describes_groups=True),
 }
 IDENTITIES = tuple(ACCESS)
 SERVICES = tuple(name for name, access in ACCESS.items() if access.consumer_group)
@@ -92,6 +96,7 @@ def acl_bindings(settings: Settings, identity: str) -> list[AclBinding]:
         bindings.append(_group(settings.group(identity), AclOperation.READ, principal))
     else:
         bindings.append(_group(WATCH_GROUP_PREFIX, AclOperation.READ, principal))
+    if access.describes_groups:
         bindings.append(_group(settings.group(""), AclOperation.DESCRIBE, principal))
     return bindings
 

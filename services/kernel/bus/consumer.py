@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from google.protobuf.message import Message
 from sqlalchemy.orm import Session
 
+from services.kernel.bus import instruments
 from services.kernel.bus.deadletter import dead_letter_record, send_dead_letter
 from services.kernel.bus.producer import EventProducer
 from services.kernel.errors import PermanentError
@@ -92,6 +94,10 @@ class EventProcessor:
         self._verifier = Verifier(settings)
         self._retry = RetryPolicy(attempts=settings.consumer_max_attempts, base_s=settings.consumer_backoff_s,
                                   cap_s=max(settings.consumer_backoff_s, settings.consumer_backoff_cap_s))
+        self._attrs = {"consumer": sub.consumer, "event": sub.event}
+        self._process_attrs = {"messaging.consumer.group.name": settings.group(sub.consumer),
+                               "messaging.destination.name": settings.topic(sub.event)}
+        instruments.declare_consumer(sub.consumer, sub.event)
 
     def process(self, records: list[RawRecord]) -> None:
         """Process records in order; returns once each is committed or dead-lettered."""
@@ -120,7 +126,17 @@ class EventProcessor:
                 self._dead_letter(pair[0], gave_up.error, gave_up.attempts)
 
     def _with_retries(self, batch: list[tuple[RawRecord, Incoming[Message]]]) -> None:
-        self._retry.call(lambda: self._transaction(batch), what=self.sub.consumer)
+        attempts = 0
+
+        def attempt() -> None:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:
+                instruments.RETRIES.add(1, self._attrs)
+            started = time.perf_counter()
+            self._transaction(batch)
+            instruments.PROCESS_DURATION.record(time.perf_counter() - started, self._process_attrs)
+        self._retry.call(attempt, what=self.sub.consumer)
 
     def _transaction(self, batch: list[tuple[RawRecord, Incoming[Message]]]) -> None:
         with self.store.session() as session:
@@ -184,4 +200,5 @@ class EventProcessor:
         DEADLETTER_RETRY.keep_trying(lambda: send_dead_letter(self.settings, self.producer, letter, self.source),
                                      escalate=escalate, what=f"{self.sub.consumer} dead letter")
         self.dead_lettered += 1
+        instruments.DEAD_LETTERS.add(1, self._attrs)
         log.error("%s: dead-lettered %s[%d]@%d after %d attempt(s): %s", self.sub.consumer, r.topic, r.partition, r.offset, attempts, err)

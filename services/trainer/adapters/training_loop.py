@@ -108,7 +108,8 @@ def _train(cfg: LoopConfig, session: WorkerSession, workdir: Path) -> None:
     private = (PrivateSteps(model, optimizer, cfg.privacy, cfg.seed, session.rank, session.world_size, step)
                if cfg.privacy else None)
     net = private.net if private else _distributed(model, session)
-    stats = {"real_tokens": 0.0, "padded_tokens": 0.0, "step_seconds": 0.0, "samples": 0.0, "resumed_from_step": float(step)}
+    stats = {"real_tokens": 0.0, "padded_tokens": 0.0, "step_seconds": 0.0, "samples": 0.0, "resumed_from_step": float(step),
+             "checkpoint_seconds": 0.0, "checkpoints": 0.0}
     stop_reason = ""
     while step < total:
         began = time.perf_counter()
@@ -150,7 +151,10 @@ def _train(cfg: LoopConfig, session: WorkerSession, workdir: Path) -> None:
             curve.append({"step": step, "epoch": step / schedule.steps_per_epoch(len(encoded), cfg.batch_size),
                           "loss": mean_loss, "learning_rate": lr, "grad_norm": grad_norm})
         if step % cfg.checkpoint_every == 0 and step < total:
+            began = time.perf_counter()
             _checkpoint(session, workdir, model, optimizer, step, curve, stats)
+            stats["checkpoint_seconds"] += time.perf_counter() - began
+            stats["checkpoints"] += 1
     spent: dict[str, float] = {}
     if private:
         private.close()

@@ -283,3 +283,30 @@ def test_a_goal_requiring_privacy_epsilon_fails_a_run_trained_without_dp(env, tm
     assert not out.passed and not crit.computed and "not trained with differential privacy" in crit.reason
     assert [c.name for c in out.criteria if not c.passed] == ["privacy_epsilon"]
     assert b"Not trained with differential privacy" in blobs.get_bytes(out.report_html)
+
+
+def test_each_decision_and_criterion_is_counted_in_the_gate_metrics(env, tmp_path, base_goal):
+    from tests.support import local_metrics, metric_total
+
+    settings, store, blobs, deps, _ = env
+    local_metrics()
+    _apply(store, base_goal)
+    before = local_metrics()
+    _finish(store, _run(blobs, _adapter(tmp_path, blobs, "good"), base_goal.version))
+    assert _runner(deps).run_once()
+    tampered = _adapter(tmp_path, blobs, "tampered")
+    (Path(tampered[0].uri) / "head.safetensors").write_bytes(b"weights-evil")
+    _finish(store, _run(blobs, tampered, base_goal.version))  # refused: every criterion fails
+    assert _runner(deps).run_once()
+    after = local_metrics()
+
+    def delta(name, **labels):
+        return metric_total(after, name, **labels) - metric_total(before, name, **labels)
+
+    assert delta("tuneline_gate_decisions_total", goal="banking77", decision="passed") == 1
+    assert delta("tuneline_gate_decisions_total", goal="banking77", decision="failed") == 1
+    criteria = set(base_goal.acceptance.declared())
+    for name in criteria:
+        assert delta("tuneline_gate_criteria_total", goal="banking77", criterion=name, outcome="passed") == 1, name
+    assert delta("tuneline_gate_criteria_total", goal="banking77", outcome="failed") == len(criteria), \
+        "the refused run fails every criterion, each counted"

@@ -108,3 +108,26 @@ def test_the_snapshot_keeps_what_the_goal_allows_and_the_certificate_says_what_w
         assert "account" in gate.reason
     blob = b"".join(p.read_bytes() for p in tmp_path.glob("*.parquet"))
     assert (b"example.org" in blob) == (slice_values == "keep"), "no slice value left in the stored snapshot unless kept"
+
+
+def test_rows_per_gate_and_rejections_by_gate_are_counted(env, kit):
+    from tests.support import local_metrics, metric_total
+
+    d, data = env
+    kit.write_csv(data / "dupes.csv", kit.sentences(150) + kit.sentences(50))  # 50 exact duplicates
+    local_metrics()
+    before = local_metrics()
+    [registered] = _run(d, ev.DatasetPublished(dataset_name="dupes", uri=str(data / "dupes.csv")), "m1")
+    [rejected] = _run(d, ev.DatasetPublished(dataset_name="x", uri="ftp://elsewhere/x.csv"), "m2")
+    after = local_metrics()
+
+    def delta(name, **labels):
+        return metric_total(after, name, **labels) - metric_total(before, name, **labels)
+
+    assert registered.event == "dataset.registered" and rejected.event == "dataset.rejected"
+    rows = "tuneline_ingest_gate_rows_total"
+    assert (delta(rows, gate="schema", direction="in"), delta(rows, gate="schema", direction="out")) == (200, 200)
+    assert (delta(rows, gate="dedup", direction="in"), delta(rows, gate="dedup", direction="out")) == (200, 150)
+    assert delta(rows, gate="leakage", direction="out") == registered.message.train_rows + registered.message.eval_rows
+    assert delta("tuneline_ingest_rejections_total", gate="source") == 1
+    assert delta("tuneline_ingest_rejections_total", gate="schema") == 0

@@ -13,10 +13,10 @@ from services.kernel.bus.consumer import EventProcessor, Handler, RawRecord, Sub
 from services.kernel.errors import InvalidInput, TransientError
 from services.kernel.events import Incoming, Outgoing, Record, decode, encode
 from services.kernel.jobs import Job, JobContext, JobRunner, enqueue_job
-from services.kernel.outbox import emit
+from services.kernel.outbox import OutboxRelay, emit
 from services.kernel.settings import Settings
 from services.kernel.store import Store, jobs, outbox
-from tests.support import signed
+from tests.support import local_metrics, metric_total, signed
 
 
 class RecordingProducer:
@@ -179,3 +179,50 @@ def test_a_job_failing_every_attempt_fails_once_with_its_reason(offline_settings
         events = s.execute(sa.select(outbox)).all()
     assert row.status == "failed" and row.attempts == 3 and "NaN" in row.error
     assert len(events) == 1
+
+
+def test_retries_dead_letters_and_processing_are_counted_per_consumer(offline_settings: Settings) -> None:
+    local_metrics()
+    tries: dict[str, int] = {}
+
+    def handler(inc: Incoming[ev.GoalApplied], _s: Session) -> None:
+        name = inc.message.goal_name
+        tries[name] = tries.get(name, 0) + 1
+        if name == "flaky" and tries[name] < 3:
+            raise TransientError("database busy")
+        if name == "bad":
+            raise InvalidInput("bad goal")
+
+    store = Store.open(offline_settings, "unit")
+    proc = EventProcessor(Subscription("goal.applied", handler, "metered"), store, offline_settings,
+                          RecordingProducer(), "unit/1")  # type: ignore[arg-type]
+    before = local_metrics()
+    proc.process([_raw(offline_settings, "flaky")])
+    proc.process([_raw(offline_settings, "bad", 1)])
+    proc.process([_raw(offline_settings, "fine", 2)])
+    after = local_metrics()
+
+    def delta(name: str, **labels: str) -> float:
+        return metric_total(after, name, **labels) - metric_total(before, name, **labels)
+
+    labels = {"consumer": "metered", "event": "goal.applied"}
+    assert delta("tuneline_bus_retries_total", **labels) == 2, "two transient failures before the third try committed"
+    assert delta("tuneline_bus_dead_letters_total", **labels) == 1
+    group = offline_settings.group("metered")
+    assert delta("messaging_process_duration_seconds_count", messaging_consumer_group_name=group) == 2, \
+        "the two committed transactions"
+
+
+def test_the_relay_counts_what_it_sent_and_the_backlog_it_leaves(offline_settings: Settings) -> None:
+    local_metrics()
+    store = Store.open(offline_settings, "unit-relay")
+    relay = OutboxRelay(store, offline_settings, "unit/1", RecordingProducer(), batch=2)  # type: ignore[arg-type]
+    with store.session() as s:
+        for i in range(5):
+            emit(s, Outgoing(ev.AlertRaised(summary=str(i)), "g"))
+    topic = offline_settings.topic("alert.raised")
+    assert relay.backlog() == 5
+    before = metric_total(local_metrics(), "messaging_client_sent_messages_total", messaging_destination_name=topic)
+    assert relay.relay_once() == 2
+    after = metric_total(local_metrics(), "messaging_client_sent_messages_total", messaging_destination_name=topic)
+    assert after - before == 2 and relay.backlog() == 3

@@ -19,7 +19,7 @@ from services.monitor import handlers
 from services.monitor.domain.alerts import Alert
 from services.monitor.store import DriftStateRow, WindowRow, WindowVerdictRow
 from services.monitor.windows import HOLD_WINDOWS, Blobs, WindowDeps, add_to_window
-from tests.support import REPO
+from tests.support import REPO, local_metrics, metric_total
 
 ADAPTER = "sha256:" + "a" * 64
 WINDOW = 20
@@ -84,9 +84,15 @@ def test_windows_read_before_the_reference_are_judged_in_order_once_it_arrives(s
                              reference=ev.ReferenceProfile(table=_reference(deps.blobs)))
     with store.session() as session:
         handlers.on_eval_passed(make_incoming(ev.EvalPassed(outcome=outcome)), session)
+    before = local_metrics()
     out = _send(store, deps, make_incoming, [_prediction(rng, True, 5000)])
+    after = local_metrics()
 
     assert _verdicts(store) == [(0, True), (1, True), (2, True)], "each held window is judged on its own"
+    judged = "tuneline_drift_windows_total"
+    assert metric_total(after, judged, goal="banking77", drifted="true") - metric_total(before, judged, goal="banking77",
+                                                                                     drifted="true") == 3
+    assert metric_total(after, "tuneline_drift_share", goal="banking77", adapter="a" * 12) > 0.5
     events = [o.event for o in out if hasattr(o, "event")]
     assert events.count("rollback.requested") == 1, "two drifted windows in a row roll the canary back, once"
     with store.session() as session:
