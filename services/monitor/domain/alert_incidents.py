@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 ONGOING = frozenset({"drift", "error_rate", "latency"})
 Status = Literal["firing", "resolved"]
@@ -69,7 +69,7 @@ def fingerprint(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def alertmanager_message(incident: Incident, status: Status, receiver: str, external_url: str = "") -> dict[str, object]:
+def alertmanager_message(incident: Incident, status: Status, receiver: str, external_url: str = "") -> dict[str, Any]:
     """Alertmanager's webhook payload (version 4) for one incident, firing or resolved."""
     labels = {"alertname": f"tuneline_{incident.kind}", "kind": incident.kind, "goal": incident.goal,
               "severity": incident.severity}
@@ -84,7 +84,7 @@ def alertmanager_message(incident: Incident, status: Status, receiver: str, exte
             "commonAnnotations": annotations, "externalURL": external_url, "alerts": [alert]}
 
 
-def slack_message(incident: Incident, status: Status) -> dict[str, object]:
+def slack_message(incident: Incident, status: Status) -> dict[str, Any]:
     """A Slack incoming-webhook message for one incident, firing or resolved."""
     mark = ":white_check_mark:" if status == "resolved" else _SLACK_MARK.get(incident.severity, "")
     head = f"{mark} *{'RESOLVED' if status == 'resolved' else incident.severity.upper()}* {incident.summary}".strip()
