@@ -301,7 +301,9 @@ def dashboard_expressions() -> list[str]:
 
 def series_in(expr: str) -> set[str]:
     """The Tuneline series a PromQL expression reads, without the histogram and counter suffixes."""
-    return {re.sub(r"_(bucket|count|sum|total)$", "", name) for name in _SERIES.findall(expr)}
+    # Label names (grouping clauses, matchers) are not series.
+    bare = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)|\{[^}]*\}", " ", expr)
+    return {re.sub(r"_(bucket|count|sum|total)$", "", name) for name in _SERIES.findall(bare)}
 
 
 ALERTMANAGER_SCHEMA = json.loads((REPO / "tests" / "golden" / "alerting" / "alertmanager-webhook.schema.json").read_text())

@@ -137,7 +137,7 @@ def test_every_yaml_file_parses_and_every_object_is_named() -> None:
 
 def test_every_path_a_kustomization_names_exists() -> None:
     kustomizations = sorted(DEPLOY.rglob("kustomization.yaml"))
-    assert len(kustomizations) == 3
+    assert len(kustomizations) == 4
     for k in kustomizations:
         spec = yaml.safe_load(k.read_text())
         paths = list(spec.get("resources", [])) + [p["path"] for p in spec.get("patches", [])]
@@ -438,3 +438,17 @@ def test_dev_ray_pods_share_the_trainers_ray_storage_and_artifacts(dev) -> None:
     ray = one(dev, "RayCluster", "tuneline-ray")["spec"]
     for pod in [ray["headGroupSpec"]["template"]] + [g["template"] for g in ray["workerGroupSpecs"]]:
         assert trainer <= shared(pod["spec"])
+
+
+def test_the_dashboard_and_the_alert_rules_query_only_catalogued_series() -> None:
+    from tests.support import catalogue, dashboard_expressions, series_in
+
+    catalogued = {re.sub(r"_(total)$", "", s) for series in catalogue().values() for s in series}
+    expressions = dashboard_expressions()
+    assert len(expressions) >= 30, "every panel and rule has a query"
+    unknown = {name: e for e in expressions for name in series_in(e) if name not in catalogued}
+    assert not unknown, f"queries of series docs/metrics.md does not list: {unknown}"
+    dashboard = json.loads((DEPLOY / "grafana" / "tuneline.json").read_text())
+    assert {p["title"] for p in dashboard["panels"] if p["type"] == "row"} >= {"Serving", "Rollouts", "Training", "Drift"}
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "rules.yaml").read_text())
+    assert all({"alert", "expr", "labels"} <= set(r) for g in rules["groups"] for r in g["rules"])
