@@ -6,7 +6,7 @@ the monitor exports as `tuneline.bus.consumer.lag`); a partition a group never c
 
 from __future__ import annotations
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from services.kernel.bus.security import client_config
 from services.kernel.bus.topics import admin, all_topics
@@ -32,7 +32,11 @@ def group_lag(settings: Settings, group: str, topics: list[str], timeout_s: floa
 
 def namespace_groups(settings: Settings, timeout_s: float = 5.0) -> list[str]:
     """The consumer groups of this namespace's services (KafkaException when the broker does not answer)."""
-    groups = [g.group_id for g in admin(settings).list_consumer_groups(request_timeout=timeout_s).result().valid]
+    client = admin(settings)  # held until the future is done: a collected client cancels it
+    listed = client.list_consumer_groups(request_timeout=timeout_s).result()
+    if listed.errors and not listed.valid:
+        raise KafkaException(listed.errors[0])
+    groups = [g.group_id for g in listed.valid]
     prefix = settings.group("")
     return sorted(g for g in groups if g.startswith(prefix))
 

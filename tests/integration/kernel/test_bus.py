@@ -131,3 +131,28 @@ def test_a_record_dead_lettered_twice_is_one_dead_letter_event(settings: Setting
     ids = [e.id for e in log.wait(3, 60)]
     log.close()
     assert ids[0] == ids[1] != ids[2]
+
+
+def test_consumer_lag_counts_what_each_group_has_yet_to_commit(settings: Settings) -> None:
+    """`tuneline status` and the monitor's lag gauge: the events after a group's committed offsets.
+    (It read no group at all while the admin client was collected before its listing finished.)"""
+    from confluent_kafka import Consumer
+
+    from services.kernel.bus.lag import consumer_lag
+    from services.kernel.bus.security import client_config
+    from services.kernel.outbox import publish_now
+
+    publish_now(settings, [Outgoing(ev.AlertRaised(summary=str(i)), "g") for i in range(5)], source="test")
+    group = settings.group("probe")
+    consumer = Consumer(client_config(settings, {"group.id": group, "enable.auto.commit": False,
+                                                 "auto.offset.reset": "earliest"}))
+    consumer.subscribe([settings.topic("alert.raised")])
+    read = []
+    wait_for(lambda: bool((m := consumer.poll(0.5)) and not m.error() and read.append(m) is None and len(read) >= 2), 30,
+             "two events read")
+    consumer.commit(message=read[-1], asynchronous=False)
+    try:
+        # One subject, so one partition: offsets 0-4, two read and committed.
+        assert consumer_lag(settings) == {group: 3}, "three events to go, and only this namespace's groups"
+    finally:
+        consumer.close()
