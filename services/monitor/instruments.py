@@ -2,7 +2,8 @@
 
 Lag and the ledger's verification are computed by `MonitorGauges` on threads of their own (every
 `monitor_lag_every_s` and `monitor_verify_every_s`) and exported as last computed, so a scrape never
-waits on Kafka or on a chain recomputation; the ledger's length is read at each scrape.
+waits on Kafka or on a chain recomputation (a lag read that failed exports no lag until the next one
+succeeds); the ledger's length is read at each scrape. Drift windows count once their transaction commits.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from services.kernel.bus.lag import consumer_lag
 from services.kernel.metrics import Attributes, GaugeSet, meter, short_digest
@@ -37,11 +41,17 @@ LENGTH = GaugeSet("tuneline.ledger.length", "{entry}", "Records in the audit led
 VERIFIED = GaugeSet("tuneline.ledger.verified", "1", "1 when the last verification found the ledger intact, 0 when broken")
 
 
-def window_judged(goal: str, adapter: str, drifted: bool, share: float) -> None:
-    """One window judged: count it, and remember its share for the gauge."""
-    WINDOWS.add(1, {"goal": goal, "drifted": "true" if drifted else "false"})
-    with _lock:
-        _shares[(goal, adapter)] = share
+def window_judged(session: Session, goal: str, adapter: str, drifted: bool, share: float) -> None:
+    """One window judged in `session`: once it commits, count it and remember its share for the gauge.
+
+    A transaction retried after a transient error, or rolled back, judges its windows again or never:
+    only the committed judgement is counted.
+    """
+    def committed(_session: Session) -> None:
+        WINDOWS.add(1, {"goal": goal, "drifted": "true" if drifted else "false"})
+        with _lock:
+            _shares[(goal, adapter)] = share
+    sa.event.listen(session, "after_commit", committed, once=True)
 
 
 class MonitorGauges:
@@ -56,8 +66,12 @@ class MonitorGauges:
         self._removers: list[Callable[[], None]] = []
 
     def refresh_lag(self) -> None:
-        """Read every namespace group's lag now."""
-        self._lag = consumer_lag(self.settings)
+        """Read every namespace group's lag now; when the broker does not answer, the gauge shows none rather than a stale one."""
+        try:
+            self._lag = consumer_lag(self.settings)
+        except BaseException:
+            self._lag = {}
+            raise
 
     def verify(self) -> None:
         """Recompute the ledger's chain against the exported head now."""

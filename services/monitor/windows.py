@@ -143,7 +143,7 @@ def _judge(inc: Incoming[ev.InferenceLogged], session: Session, deps: WindowDeps
     drift_ms = (time.perf_counter() - started) * 1000
     span_ms = max(r.served_at_ms for r in rows) - min(r.served_at_ms for r in rows)
     index = state.windows
-    instruments.window_judged(state.goal_name, state.adapter_digest, verdict.drifted, verdict.drift_share)
+    instruments.window_judged(session, state.goal_name, state.adapter_digest, verdict.drifted, verdict.drift_share)
     out += _decide(inc, session, state, spec, auto, verdict, verdict_ref, rows)
     session.add(WindowVerdictRow(goal_name=state.goal_name, adapter_digest=state.adapter_digest, index=index,
                                  drifted=verdict.drifted, drift_share=verdict.drift_share, verdict_digest=verdict_ref.digest,

@@ -148,8 +148,13 @@ def test_consumer_lag_counts_what_each_group_has_yet_to_commit(settings: Setting
                                                  "auto.offset.reset": "earliest"}))
     consumer.subscribe([settings.topic("alert.raised")])
     read = []
-    wait_for(lambda: bool((m := consumer.poll(0.5)) and not m.error() and read.append(m) is None and len(read) >= 2), 30,
-             "two events read")
+
+    def two_read() -> bool:
+        m = consumer.poll(0.5)
+        if m is not None and not m.error():
+            read.append(m)
+        return len(read) >= 2
+    wait_for(two_read, 30, "two events read")
     consumer.commit(message=read[-1], asynchronous=False)
     try:
         # One subject, so one partition: offsets 0-4, two read and committed.

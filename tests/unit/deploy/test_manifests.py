@@ -452,3 +452,85 @@ def test_the_dashboard_and_the_alert_rules_query_only_catalogued_series() -> Non
     assert {p["title"] for p in dashboard["panels"] if p["type"] == "row"} >= {"Serving", "Rollouts", "Training", "Drift"}
     rules = yaml.safe_load((DEPLOY / "prometheus" / "rules.yaml").read_text())
     assert all({"alert", "expr", "labels"} <= set(r) for g in rules["groups"] for r in g["rules"])
+
+
+# ------------------------------------------------------------------ metrics: scraping, dashboard, alert rules
+
+METRICS_PORT = 9464
+
+
+@pytest.mark.parametrize("overlay", ["base", "dev"])
+def test_every_service_pod_serves_metrics_on_the_port_its_scrape_annotations_name(overlay: str, request: pytest.FixtureRequest) -> None:
+    docs = request.getfixturevalue(overlay)
+    for svc in SERVICES:
+        deployment = service_deployment(docs, svc)
+        c = container(deployment)
+        assert host_port(_metrics_address(docs, c)) == ("0.0.0.0", METRICS_PORT), svc
+        assert {p["name"]: p["containerPort"] for p in c["ports"]}["metrics"] == METRICS_PORT, svc
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == str(METRICS_PORT), svc
+
+
+def _metrics_address(docs: list[Doc], c: Doc) -> str:
+    """TUNELINE_METRICS_ADDRESS as the container sees it (the base renders no Secrets, so not container_env)."""
+    own = {v["name"]: v["value"] for v in c.get("env", []) if "value" in v}
+    shared = {k: v for src in c.get("envFrom", []) if "configMapRef" in src
+              for k, v in _data(one(docs, "ConfigMap", src["configMapRef"]["name"])).items()}
+    return str((shared | own)["TUNELINE_METRICS_ADDRESS"])
+
+
+def test_the_dev_overlay_ships_the_dashboard_for_grafanas_sidecar(dev) -> None:
+    cm = one(dev, "ConfigMap", "tuneline-grafana-dashboard")
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(cm["data"]["tuneline.json"]) == json.loads((DEPLOY / "grafana" / "tuneline.json").read_text())
+
+
+def test_compose_scrapes_every_service_and_provisions_the_rules_and_the_dashboard(compose) -> None:
+    services = compose["services"]
+    for svc in SERVICES:
+        assert host_port(services[svc]["environment"]["TUNELINE_METRICS_ADDRESS"]) == ("0.0.0.0", METRICS_PORT), svc
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    targets = {t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    assert targets == {f"{svc}:{METRICS_PORT}" for svc in SERVICES}
+    mounts = dict(v.removesuffix(":ro").split(":") for v in services["prometheus"]["volumes"])
+    assert services["prometheus"]["image"].startswith("prom/prometheus:")
+    assert mounts["./prometheus/prometheus.yml"] == "/etc/prometheus/prometheus.yml"
+    assert config["rule_files"] == [mounts["./prometheus/rules.yaml"]]
+
+    grafana = services["grafana"]
+    assert grafana["image"].startswith("grafana/grafana:")
+    mounts = dict(v.removesuffix(":ro").split(":") for v in grafana["volumes"])
+    provisioning = DEPLOY / "grafana" / "provisioning"
+    assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
+    datasource = yaml.safe_load((provisioning / "datasources" / "prometheus.yaml").read_text())["datasources"][0]
+    assert datasource["type"] == "prometheus" and host_port(datasource["url"]) == ("prometheus", 9090)
+    assert "127.0.0.1:9090:9090" in services["prometheus"]["ports"]
+    provider = yaml.safe_load((provisioning / "dashboards" / "tuneline.yaml").read_text())["providers"][0]
+    assert Path(mounts["./grafana/tuneline.json"]).parent == Path(provider["options"]["path"])
+
+
+def test_the_dashboard_reads_its_datasource_variable_in_every_panel() -> None:
+    dashboard = json.loads((DEPLOY / "grafana" / "tuneline.json").read_text())
+    assert dashboard["schemaVersion"] == 39
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"]), "panel ids are unique"
+    for p in panels:
+        assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, p["title"]
+        assert p["targets"] and all(t["expr"].strip() for t in p["targets"]), p["title"]
+
+
+def test_the_alert_rules_page_on_what_the_runbook_names() -> None:
+    rules = {r["alert"]: r for g in yaml.safe_load((DEPLOY / "prometheus" / "rules.yaml").read_text())["groups"] for r in g["rules"]}
+    for rule in rules.values():
+        assert {"alert", "expr", "for"} <= rule.keys() and rule["labels"]["severity"] in {"warning", "critical"}, rule
+        assert rule["annotations"]["summary"], rule
+    expected = {"TunelineServingErrorRate": ("tuneline_serving_request_duration_seconds_count", "> 0.05", "5m"),
+                "TunelineServingLatencyP99": ("tuneline_serving_request_duration_seconds_bucket", "> 0.5", "5m"),
+                "TunelineConsumerLag": ("tuneline_bus_consumer_lag", "> 1000", "10m"),
+                "TunelineDeadLetter": ("tuneline_bus_dead_letters_total[15m]", "> 0", "0m"),
+                "TunelineLedgerBroken": ("tuneline_ledger_verified", "== 0", "0m")}
+    for name, (series, threshold, hold) in expected.items():
+        expr = " ".join(rules[name]["expr"].split())
+        assert series in expr and expr.endswith(threshold) and rules[name]["for"] == hold, name

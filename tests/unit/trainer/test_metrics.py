@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from services.kernel.blobs import BlobStore
+from services.kernel.errors import PermanentError
 from services.kernel.jobs import JobContext
 from services.trainer import training
 from services.trainer.adapters import ray_training
@@ -68,7 +69,7 @@ def test_a_diverged_run_counts_as_started_and_failed(job_on_the_loop):
     trainer, job, outcomes = job_on_the_loop(explode_grad_norm=1e-9)
     local_metrics()
     before = local_metrics()
-    with pytest.raises(Exception, match="exploding gradient norm") as raised:
+    with pytest.raises(PermanentError, match="exploding gradient norm") as raised:
         trainer.execute(job, JobContext(trainer.store, job, threading.Event()))
     trainer.on_failure(job, raised.value)  # what the job runner does with a permanent error
     after = local_metrics()
