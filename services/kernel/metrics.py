@@ -28,6 +28,7 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import start_http_server
+from prometheus_client.samples import Sample
 
 from services.kernel.errors import ConfigError, TransientError
 from services.kernel.settings import Settings
@@ -146,6 +147,18 @@ def scrape(settings: Settings, address: str, timeout_s: float = 10.0) -> str:
             return str(reply.read().decode("utf-8"))
     except (urllib.error.URLError, OSError) as err:
         raise TransientError(f"no metrics from {url}: {err}", hint="is the service running? `tuneline status`") from err
+
+
+def read_samples(text: str) -> list[Sample]:
+    """Every sample of a /metrics text, read with prometheus_client's own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def sample_total(samples: Iterable[Sample], name: str, **labels: str) -> float:
+    """The sum of the samples named `name` whose labels include `labels` (e.g. every status of one goal)."""
+    return sum(x.value for x in samples if x.name == name and all(x.labels.get(k) == v for k, v in labels.items()))
 
 
 def metrics_address() -> str:

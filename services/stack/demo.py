@@ -283,35 +283,34 @@ class Demo:
 
     def metrics(self) -> str:
         """Every service's /metrics, read with Prometheus' own text parser: the deployer counted what the demo sent."""
-        from prometheus_client.parser import text_string_to_metric_families
-
-        from services.kernel.metrics import scrape
+        from services.kernel.metrics import read_samples, sample_total, scrape
         from services.kernel.runtime import metrics_endpoint
         from services.stack.processes import SERVICES
 
         folder = self.settings.path("metrics", ".keep").parent
-        samples: dict[str, list[tuple[str, dict[str, str], float]]] = {}
+        scraped, calls, answered = 0, 0.0, 0.0
         for service in SERVICES:
             address = metrics_endpoint(self.settings, service)
             assert address, f"{service} names no /metrics address in its ready file"
             text = scrape(self.settings, address)
             (folder / f"{service}.prom").write_text(text)
-            samples[service] = [(x.name, x.labels, x.value) for f in text_string_to_metric_families(text) for x in f.samples]
-            assert any(n == "target_info" and labels.get("service_name") == service for n, labels, _ in samples[service]), \
-                f"{service}'s /metrics does not say it is {service}"
-        deployer = samples["deployer"]
-        calls = sum(v for n, labels, v in deployer
-                    if n == "rpc_server_call_duration_seconds_count" and labels.get("rpc_method", "").endswith("/Predict"))
-        answered = sum(v for n, labels, v in deployer if n == "tuneline_serving_request_duration_seconds_count"
-                       and labels.get("goal") == self.goal.name and labels.get("status") == "OK" and labels.get("variant") != "mirror")
+            samples = read_samples(text)
+            scraped += len(samples)
+            assert sample_total(samples, "target_info", service_name=service), f"{service}'s /metrics does not say it is {service}"
+            if service == "deployer":
+                calls = sample_total(samples, "rpc_server_call_duration_seconds_count",
+                                     rpc_method="tuneline.serving.v1.Inference/Predict")
+                served = "tuneline_serving_request_duration_seconds_count"
+                answered = (sample_total(samples, served, goal=self.goal.name, status="OK")
+                            - sample_total(samples, served, goal=self.goal.name, status="OK", variant="mirror"))
         if self.state.failed == 0:
             assert calls == self.state.sent, f"the deployer counted {calls:.0f} Predict calls; the demo sent {self.state.sent}"
             assert answered == self.state.answered, f"the deployer counted {answered:.0f} answers; the demo got {self.state.answered}"
         else:  # a call the client gave up on may still have been answered
             assert self.state.answered <= answered <= calls <= self.state.sent, \
                 f"answered {answered:.0f} of {calls:.0f} calls counted; the demo got {self.state.answered} of {self.state.sent}"
-        return (f"{len(samples)} services scraped ({sum(map(len, samples.values()))} samples, saved under {folder}); "
-                f"the deployer counted {calls:.0f} Predict calls, as many as the demo sent")
+        return (f"{len(SERVICES)} services scraped ({scraped} samples, saved under {folder}); "
+                f"the deployer counted {calls:.0f} Predict calls for the demo's {self.state.sent}")
 
     def lineage(self) -> str:
         """The chain behind one served prediction, from the monitor's query API."""

@@ -13,7 +13,7 @@ from services.kernel import grpc_tls
 from services.kernel.bus.lag import consumer_lag
 from services.kernel.errors import TransientError
 from services.kernel.ids import short
-from services.kernel.metrics import scrape
+from services.kernel.metrics import read_samples, sample_total, scrape
 from services.kernel.runtime import metrics_endpoint
 from services.kernel.settings import Settings
 
@@ -61,24 +61,22 @@ def upper_quantile(buckets: list[tuple[float, float]], q: float) -> float:
 
 def headline(text: str) -> str:
     """The few numbers an operator looks at first, from one process's /metrics text."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    samples = [x for f in text_string_to_metric_families(text) for x in f.samples]
+    samples = read_samples(text)
     parts = []
-    served = [x for x in samples if x.name == "tuneline_serving_request_duration_seconds_count"]
-    if served:
-        ok = sum(x.value for x in served if x.labels.get("status") == "OK")
+    served = "tuneline_serving_request_duration_seconds_count"
+    if any(x.name == served for x in samples):
+        ok, every = sample_total(samples, served, status="OK"), sample_total(samples, served)
         buckets: dict[float, float] = {}
         for x in samples:
             if x.name == "tuneline_serving_request_duration_seconds_bucket":
                 bound = float(x.labels["le"])
                 buckets[bound] = buckets.get(bound, 0.0) + x.value
         p99 = upper_quantile(list(buckets.items()), 0.99)
-        parts.append(f"{ok:.0f} answered, {sum(x.value for x in served) - ok:.0f} failed, p99 ≤ {p99 * 1000:g} ms")
+        parts.append(f"{ok:.0f} answered, {every - ok:.0f} failed, p99 ≤ {p99 * 1000:g} ms")
     lags = [x.value for x in samples if x.name == "tuneline_bus_consumer_lag"]
     if lags:
         parts.append(f"max consumer lag {max(lags):.0f}")
-    dead = sum(x.value for x in samples if x.name == "tuneline_bus_dead_letters_total")
+    dead = sample_total(samples, "tuneline_bus_dead_letters_total")
     if dead:
         parts.append(f"[yellow]{dead:.0f} dead letters[/]")
     return "; ".join(parts) or "-"
