@@ -40,11 +40,12 @@ from services.monitor.domain.alert_incidents import (
     alertmanager_message,
     incident_key,
     is_ongoing,
+    resolved_by,
     resolved_by_rollback,
     slack_message,
 )
 from services.monitor.domain.alerts import Alert, Severity
-from services.monitor.store import AlertDeliveryRow, IncidentRow
+from services.monitor.store import AlertDeliveryRow, DeploymentRow, IncidentRow
 
 log = logging.getLogger(__name__)
 RECEIVER = "tuneline"
@@ -142,10 +143,26 @@ def on_alert_raised(inc: Incoming[ev.AlertRaised], session: Session, sinks: list
     at_ms = int(inc.time.timestamp() * 1000)
     if m.source_event_type == "deployment.rolled_back" and m.goal_name:
         resolve_incidents(session, resolved_by_rollback(m.goal_name), sinks, at_ms)
+    ended = resolved_by(m.kind, m.goal_name)
+    if ended is not None:  # the condition is over: its incident resolves, nothing new opens
+        resolve_incidents(session, ended, sinks, at_ms)
+        return []
     severity = m.severity if m.severity in ("info", "warning", "critical") else "critical"
-    alert = Alert(m.kind or "unknown", cast(Severity, severity), m.goal_name, m.summary, m.details, m.report_uri, m.trace_id)
+    alert = Alert(m.kind or "unknown", cast(Severity, severity), m.goal_name, m.summary, m.details, m.report_uri, m.trace_id,
+                  m.adapter_digest)
     raise_alert(session, alert, m.alert_id or inc.id, sinks, at_ms)
+    if is_ongoing(alert.kind) and _no_longer_serves(session, alert.goal_name, alert.adapter):
+        # Raised after its adapter left traffic (a drift alert waits for its report; the rollback may be
+        # quicker): people are told of it and, at once, that it is over.
+        resolve_incidents(session, [incident_key(alert.kind, alert.goal_name, "")], sinks, at_ms)
     return []
+
+
+def _no_longer_serves(session: Session, goal: str, adapter: str) -> bool:
+    # The role is set by the monitor's deployment.* handlers, the rollback's alert in the same transaction:
+    # either this sees the rollback, or the rollback's alert comes after this one and resolves it.
+    row = session.get(DeploymentRow, (goal, adapter)) if adapter else None
+    return row is not None and row.role == "retired"
 
 
 def payload(incident: Incident, status: Status, kind: str) -> bytes:

@@ -15,11 +15,11 @@ from services.monitor.adapters.evidently_report import render_drift_html
 from services.monitor.entrypoints.grpc_server import QueryServer, QueryServicer
 from services.monitor.entrypoints.head_exporter import head_exporter
 from services.monitor.lineage import Lineage
-from services.monitor.reports import execute_report
+from services.monitor.reports import execute_incident, execute_report
 from services.monitor.retention import retention_sweeper
 from services.monitor.settings import MonitorSettings
 from services.monitor.store import MIGRATIONS
-from services.monitor.windows import REPORT_JOB, WindowDeps
+from services.monitor.windows import INCIDENT_JOB, REPORT_JOB, WindowDeps
 
 LEDGER, MONITOR = "monitor-ledger", "monitor"
 
@@ -49,11 +49,13 @@ def build(settings: MonitorSettings) -> ServiceRuntime:
     store = Store.open(settings, "monitor", MIGRATIONS)
     blobs = BlobStore.from_settings(settings)
     deps = WindowDeps(blobs=blobs, report_every=settings.monitor_report_every)
-    runner = JobRunner(store, REPORT_JOB, functools.partial(execute_report, store=store, blobs=blobs, render=render_drift_html))
+    # Two runners: an incident's report (and then its drift.detected) never waits behind periodic reports.
+    runners = [JobRunner(store, kind, functools.partial(execute, store=store, blobs=blobs, render=render_drift_html))
+               for kind, execute in ((INCIDENT_JOB, execute_incident), (REPORT_JOB, execute_report))]
     server = QueryServer(settings, QueryServicer(settings, store, Lineage(store, blobs)))
     exporter = head_exporter(store, audit.head_file(settings.state_dir), settings.monitor_head_export_s)
     sweeper = retention_sweeper(store, settings.monitor_retention_sweep_s)
     sender = alerting.AlertSender(store, retry_cap_s=settings.monitor_alert_retry_cap_s, give_up_s=settings.monitor_alert_give_up_s)
     gauges = instruments.MonitorGauges(settings, store, settings.monitor_lag_every_s, settings.monitor_verify_every_s)
-    return ServiceRuntime("monitor", settings, store, subscriptions(settings, deps), job_runners=[runner],
+    return ServiceRuntime("monitor", settings, store, subscriptions(settings, deps), job_runners=runners,
                           background=[server, exporter, sweeper, sender, gauges])

@@ -26,11 +26,17 @@ M = TypeVar("M", bound=Message)
 
 def alert_event(alert: Alert, source: Incoming[M]) -> Outgoing:
     """An alert.raised event for an alert, linked to the event that caused it and its trace."""
-    trace_id = alert.trace_id or (source.traceparent.split("-")[1] if source.traceparent.count("-") >= 3 else "")
-    msg = ev.AlertRaised(alert_id=f"{source.id}:{alert.kind}", severity=alert.severity, goal_name=alert.goal_name,
-                         summary=alert.summary, details=alert.details, source_event_id=source.id,
-                         source_event_type=source.type, report_uri=alert.report_uri, trace_id=trace_id, kind=alert.kind)
-    return Outgoing(msg, alert.goal_name or source.subject)
+    return alert_from(alert, source.id, source.type, source.subject, source.traceparent)
+
+
+def alert_from(alert: Alert, source_id: str, source_type: str, subject: str, traceparent: str) -> Outgoing:
+    """An alert.raised event for an alert caused by the event `source_id` (its id is derived from it)."""
+    trace_id = alert.trace_id or (traceparent.split("-")[1] if traceparent.count("-") >= 3 else "")
+    msg = ev.AlertRaised(alert_id=f"{source_id}:{alert.kind}", severity=alert.severity, goal_name=alert.goal_name,
+                         summary=alert.summary, details=alert.details, source_event_id=source_id,
+                         source_event_type=source_type, report_uri=alert.report_uri, trace_id=trace_id, kind=alert.kind,
+                         adapter_digest=alert.adapter)
+    return Outgoing(msg, alert.goal_name or subject)
 
 
 def record_in_ledger(inc: Incoming[M], session: Session) -> list[Outgoing]:
@@ -102,7 +108,7 @@ def on_deployment_rolled_back(inc: Incoming[ev.DeploymentRolledBack], session: S
         _set_role(session, m.goal_name, m.restored_digest, "", "champion")
     alert = Alert("rollback", "warning", m.goal_name,
                   f"adapter {m.adapter_digest[:19]} rolled back ({m.trigger}); serving {m.restored_digest[:19] or 'nothing'}",
-                  m.reason)
+                  m.reason, adapter=m.adapter_digest)
     return [alert_event(alert, inc)]
 
 

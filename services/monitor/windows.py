@@ -2,8 +2,11 @@
 
 The decision runs on the statistical tests of domain/drift.py (KS and chi-square in ~20 ms for a
 window of 500), inside the consumer's transaction; the Evidently HTML report is rendered by a job
-afterwards, for the window that opened an incident and every `report_every`-th window (M1: Evidently
-takes seconds per report, far more than 5 % of a window's span at serving rates).
+afterwards (M1: Evidently takes about a second per report, far more than 5 % of a window's span at
+serving rates). The rollback request of an incident commits with the window that opened it, so C1
+never waits for a report; the incident's `drift.detected` and its alert are emitted by the incident's
+report job (services.monitor.reports), so both carry the report. Every `report_every`-th window gets
+a report too.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from services.monitor.domain.drift import WindowVerdict, judge_window
 from services.monitor.store import DeploymentRow, DriftStateRow, ReferenceRow, RollbackRow, WindowRow, WindowVerdictRow
 
 REPORT_JOB = "drift-report"
+INCIDENT_JOB = "drift-incident"  # the report of a window that opened an incident, then its drift.detected
 PARQUET = "application/vnd.apache.parquet"
 
 
@@ -130,7 +134,7 @@ def _judge(inc: Incoming[ev.InferenceLogged], session: Session, deps: WindowDeps
            auto: bool, ref_row: ReferenceRow | None) -> list[Outgoing | alerts.Alert]:
     rows = _take_window(session, state, spec.window_size)
     health = alerts.serving_health([r.error for r in rows], [r.latency_ms for r in rows], spec.error_rate, spec.latency_p99_ms)
-    out: list[Outgoing | alerts.Alert] = list(_breaches(state, health, spec))
+    out: list[Outgoing | alerts.Alert] = list(_breaches(session, state, health, spec))
     window = _frame(rows)
     if ref_row is None or len(window) < 20:
         state.windows += 1
@@ -144,25 +148,42 @@ def _judge(inc: Incoming[ev.InferenceLogged], session: Session, deps: WindowDeps
     span_ms = max(r.served_at_ms for r in rows) - min(r.served_at_ms for r in rows)
     index = state.windows
     instruments.window_judged(session, state.goal_name, state.adapter_digest, verdict.drifted, verdict.drift_share)
-    out += _decide(inc, session, state, spec, auto, verdict, verdict_ref, rows)
+    opened = _decide(inc, session, state, spec, auto, verdict, verdict_ref, rows)
     session.add(WindowVerdictRow(goal_name=state.goal_name, adapter_digest=state.adapter_digest, index=index,
                                  drifted=verdict.drifted, drift_share=verdict.drift_share, verdict_digest=verdict_ref.digest,
                                  verdict_uri=verdict_ref.uri, report_digest="", report_uri="", span_ms=span_ms, drift_ms=drift_ms))
-    if any(isinstance(o, Outgoing) and o.event == "drift.detected" for o in out) or index % deps.report_every == 0:
-        payload = {"goal": state.goal_name, "adapter": state.adapter_digest, "index": index, "window": window_ref.digest,
-                   "window_uri": window_ref.uri, "reference": ref_row.table_digest, "reference_uri": ref_row.table_uri,
-                   "incident": state.incident_id if verdict.drifted else "", "source_event": inc.id, "traceparent": inc.traceparent}
-        enqueue_job(session, REPORT_JOB, f"{state.goal_name}/{state.adapter_digest}/{index}", json.dumps(payload), inc.traceparent)
+    if opened is not None or index % deps.report_every == 0:
+        payload: dict[str, object] = {
+            "goal": state.goal_name, "adapter": state.adapter_digest, "index": index, "window": window_ref.digest,
+            "window_uri": window_ref.uri, "reference": ref_row.table_digest, "reference_uri": ref_row.table_uri,
+            "incident": state.incident_id if verdict.drifted else "", "source_event": inc.id, "traceparent": inc.traceparent}
+        kind = REPORT_JOB
+        if opened is not None:
+            out += opened.rollback
+            payload |= {"drift": opened.drift.SerializeToString().hex(), "alert": opened.alert.__dict__}
+            kind = INCIDENT_JOB
+        enqueue_job(session, kind, f"{state.goal_name}/{state.adapter_digest}/{index}", json.dumps(payload), inc.traceparent)
     return out
 
 
-def _breaches(state: DriftStateRow, health: alerts.ServingHealth, spec: RollbackSpec) -> list[alerts.Alert]:
+def _breaches(session: Session, state: DriftStateRow, health: alerts.ServingHealth, spec: RollbackSpec) -> list[alerts.Alert]:
     breached = health.error_breach or health.latency_breach
     # One alert per breach episode: alert when it starts, stay quiet until a healthy window ends it.
     found = alerts.breach_alerts(state.goal_name, state.adapter_digest, health, spec.error_rate, spec.latency_p99_ms)
     out = found if breached and not state.breach_open else []
+    if state.breach_open and not breached and not _others_open(session, state, DriftStateRow.breach_open.is_(True)):
+        out.append(alerts.Alert("serving_recovered", "info", state.goal_name,
+                                f"errors and latency back within limits on adapter {state.adapter_digest[:19]}",
+                                adapter=state.adapter_digest))
     state.breach_open = breached
     return out
+
+
+def _others_open(session: Session, state: DriftStateRow, condition: sa.ColumnElement[bool]) -> bool:
+    """Whether another adapter of the goal still has the condition (the goal's alert incident stays open then)."""
+    query = sa.select(sa.func.count()).select_from(DriftStateRow).where(
+        DriftStateRow.goal_name == state.goal_name, DriftStateRow.adapter_digest != state.adapter_digest, condition)
+    return bool(session.scalar(query))
 
 
 def verdict_json(verdict: WindowVerdict, window_digest: str) -> bytes:
@@ -180,8 +201,17 @@ def _store_window(deps: WindowDeps, verdict: WindowVerdict, window: pd.DataFrame
     return deps.blobs.put_bytes(verdict_json(verdict, window_ref.digest), "application/json"), window_ref
 
 
+@dataclass(frozen=True)
+class OpenedIncident:
+    """What a window that opened a drift incident decided: the rollback request (now), the event and alert (after the report)."""
+
+    rollback: list[Outgoing | alerts.Alert]
+    drift: ev.DriftDetected
+    alert: alerts.Alert
+
+
 def _decide(inc: Incoming[ev.InferenceLogged], session: Session, state: DriftStateRow, spec: RollbackSpec, auto: bool,
-            verdict: WindowVerdict, verdict_ref: ev.ArtifactRef, rows: list[WindowRow]) -> list[Outgoing | alerts.Alert]:
+            verdict: WindowVerdict, verdict_ref: ev.ArtifactRef, rows: list[WindowRow]) -> OpenedIncident | None:
     dep_row = session.get(DeploymentRow, (state.goal_name, state.adapter_digest))
     deployment = _deployment(dep_row, inc.message)
     last_requested = sa.select(sa.func.max(RollbackRow.requested_at_ms)).where(RollbackRow.goal_name == state.goal_name)
@@ -191,8 +221,16 @@ def _decide(inc: Incoming[ev.InferenceLogged], session: Session, state: DriftSta
     before = incidents.DriftState(state.consecutive, state.incident_id, state.windows)
     decision = incidents.decide(before, verdict.drifted, policy, deployment, now_ms, last, uuid7())
     state.consecutive, state.incident_id, state.windows = decision.state.consecutive, decision.state.incident_id, decision.state.windows
+    if before.incident_id and not state.incident_id and not _others_open(session, state, DriftStateRow.incident_id != ""):
+        # A clean window closes the incident. Queued behind the incident's own job, so its resolve never
+        # overtakes the drift alert that job emits.
+        cleared = alerts.Alert("drift_cleared", "info", state.goal_name,
+                               f"drift on adapter {state.adapter_digest[:19]} ended: a clean window", adapter=state.adapter_digest)
+        payload = {"cleared": cleared.__dict__, "goal": state.goal_name, "source_event": inc.id, "traceparent": inc.traceparent}
+        enqueue_job(session, INCIDENT_JOB, f"{state.goal_name}/{state.adapter_digest}/{state.windows}/cleared",
+                    json.dumps(payload), inc.traceparent)
     if not decision.opened:
-        return []
+        return None
     return _incident_events(session, state, verdict, verdict_ref, decision, deployment, now_ms)
 
 
@@ -206,7 +244,7 @@ def _deployment(row: DeploymentRow | None, m: ev.InferenceLogged) -> incidents.D
 
 
 def _incident_events(session: Session, state: DriftStateRow, verdict: WindowVerdict, verdict_ref: ev.ArtifactRef,
-                     decision: incidents.Decision, deployment: incidents.Deployment | None, now_ms: int) -> list[Outgoing | alerts.Alert]:
+                     decision: incidents.Decision, deployment: incidents.Deployment | None, now_ms: int) -> OpenedIncident:
     columns = [ev.ColumnDrift(column=c.column, test=c.test, statistic=c.statistic, p_value=c.adjusted_p, drifted=c.drifted)
                for c in verdict.columns]
     dep_id = deployment.deployment_id if deployment else ""
@@ -214,7 +252,7 @@ def _incident_events(session: Session, state: DriftStateRow, verdict: WindowVerd
                              drift_share=verdict.drift_share, consecutive_windows=decision.state.consecutive, columns=columns,
                              verdict=verdict_ref, incident_id=state.incident_id, window_index=state.windows - 1,
                              correction=verdict.correction)
-    out: list[Outgoing | alerts.Alert] = [Outgoing(drift, state.goal_name)]
+    out: list[Outgoing | alerts.Alert] = []
     if decision.action == "rollback":
         session.add(RollbackRow(incident_id=state.incident_id, goal_name=state.goal_name,
                                 adapter_digest=state.adapter_digest, requested_at_ms=now_ms))
@@ -223,7 +261,7 @@ def _incident_events(session: Session, state: DriftStateRow, verdict: WindowVerd
             incident_id=state.incident_id, requested_by="monitor",
             numbers={"drift_share": verdict.drift_share, "consecutive_windows": float(decision.state.consecutive)}), state.goal_name))
     # One drift alert either way (its incident resolves when the goal's rollback completes); its words say
-    # whether a rollback was asked for or a person must decide.
-    out.append(alerts.drift_alert(state.goal_name, state.adapter_digest, verdict.drift_share, decision.state.consecutive,
-                                  decision.action, decision.reason, verdict_ref.uri))
-    return out
+    # whether a rollback was asked for or a person must decide. It links the verdict until the report exists.
+    alert = alerts.drift_alert(state.goal_name, state.adapter_digest, verdict.drift_share, decision.state.consecutive,
+                               decision.action, decision.reason, verdict_ref.uri)
+    return OpenedIncident(out, drift, alert)

@@ -218,14 +218,17 @@ class Demo:
         # request rate: 8 in flight lets micro-batching roughly double it over the canary phase.
         done = self._traffic_until(texts, ("deployment.rolled_back",), lambda e: e.message.adapter_digest == digest,
                                    "monitor: watching shifted traffic", first_sent, concurrency=8)
-        drift = self.watch.find("drift.detected", lambda e: e.message.adapter_digest == digest)  # type: ignore[union-attr]
-        assert drift, "the rollback should follow a drift detection"
         self.state.c1_seconds = self.watch.seen_at(done) - first_sent[0]  # type: ignore[union-attr]
+        # The incident's drift.detected follows its rollback request: it waits for the window's report.
+        detected = self.wait(("drift.detected",), lambda e: e.message.adapter_digest == digest,
+                             "monitor: the incident's drift report", timeout_s=120).message
+        assert isinstance(detected, ev.DriftDetected) and detected.report_html.digest, "the incident carries its report"
         self.state.rollout.append(f"{short(digest)} rolled back ({done.message.trigger}: {done.message.reason}); "
                                   f"{short(done.message.restored_digest)} restored")
         assert done.message.restored_digest == self.state.champion, "the previous champion serves again"
-        return (f"drift share {drift[0].message.drift_share:.2f} over {drift[0].message.consecutive_windows} windows; "
-                f"rolled back {self.state.c1_seconds:.1f} s after the first shifted request")
+        return (f"drift share {detected.drift_share:.2f} over {detected.consecutive_windows} windows; "
+                f"rolled back {self.state.c1_seconds:.1f} s after the first shifted request; "
+                f"report: tuneline drift {self.goal.name} --open")
 
     def _traffic_until(self, texts: list[str], events: tuple[str, ...], where: Callable[[Event], bool], what: str,
                        first_sent: list[float] | None = None, concurrency: int = 2) -> Event:

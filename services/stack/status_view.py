@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 import grpc
 from confluent_kafka import KafkaException
+from prometheus_client.samples import Sample
 from rich.console import Console
 from rich.table import Table
 from tuneline.serving.v1 import inference_pb2 as pb
@@ -59,20 +63,45 @@ def upper_quantile(buckets: list[tuple[float, float]], q: float) -> float:
     return float("nan")
 
 
-def headline(text: str) -> str:
-    """The few numbers an operator looks at first, from one process's /metrics text."""
+SERVED = "tuneline_serving_request_duration_seconds"
+
+
+def _served(samples: list[Sample]) -> tuple[float, float, dict[float, float]]:
+    """Requests answered OK, all requests, and the latency histogram's cumulative buckets, over every label set."""
+    buckets: dict[float, float] = {}
+    for x in samples:
+        if x.name == f"{SERVED}_bucket":
+            bound = float(x.labels["le"])
+            buckets[bound] = buckets.get(bound, 0.0) + x.value
+    return sample_total(samples, f"{SERVED}_count", status="OK"), sample_total(samples, f"{SERVED}_count"), buckets
+
+
+def _p99(buckets: list[tuple[float, float]]) -> str:
+    bound = upper_quantile(buckets, 0.99)
+    if bound == float("inf"):  # beyond the largest bucket: say which
+        return f"p99 > {max(b for b, _ in buckets if b != bound) * 1000:g} ms"
+    return f"p99 ≤ {bound * 1000:g} ms"
+
+
+def headline(text: str, before: str | None = None, seconds: float = 0.0) -> str:
+    """The few numbers an operator looks at first, from one process's /metrics text.
+
+    With `before`, a scrape of the same process `seconds` earlier, the request rate and the p99 are those of
+    that interval (what the process does now); without it, totals and the p99 since the process started.
+    """
     samples = read_samples(text)
     parts = []
-    served = "tuneline_serving_request_duration_seconds_count"
-    if any(x.name == served for x in samples):
-        ok, every = sample_total(samples, served, status="OK"), sample_total(samples, served)
-        buckets: dict[float, float] = {}
-        for x in samples:
-            if x.name == "tuneline_serving_request_duration_seconds_bucket":
-                bound = float(x.labels["le"])
-                buckets[bound] = buckets.get(bound, 0.0) + x.value
-        p99 = upper_quantile(list(buckets.items()), 0.99)
-        parts.append(f"{ok:.0f} answered, {every - ok:.0f} failed, p99 ≤ {p99 * 1000:g} ms")
+    if any(x.name == f"{SERVED}_count" for x in samples):
+        ok, every, buckets = _served(samples)
+        parts.append(f"{ok:.0f} answered, {every - ok:.0f} failed")
+        if before is not None and seconds > 0:
+            ok0, every0, buckets0 = _served(read_samples(before))
+            failed = (every - every0) - (ok - ok0)
+            recent = [(b, n - buckets0.get(b, 0.0)) for b, n in buckets.items()]
+            p99 = _p99(recent) if every > every0 else "idle"
+            parts.append(f"now {(every - every0) / seconds:.1f} req/s ({failed / seconds:.1f} failed/s), {p99}")
+        else:
+            parts.append(_p99(list(buckets.items())))
     lags = [x.value for x in samples if x.name == "tuneline_bus_consumer_lag"]
     if lags:
         parts.append(f"max consumer lag {max(lags):.0f}")
@@ -82,16 +111,26 @@ def headline(text: str) -> str:
     return "; ".join(parts) or "-"
 
 
-def print_metrics(console: Console, settings: Settings, services: tuple[str, ...]) -> None:
-    """Each running service's /metrics address and its headline numbers."""
+def print_metrics(console: Console, settings: Settings, services: tuple[str, ...], window_s: float = 2.0) -> None:
+    """Each running service's /metrics address and its headline numbers, rates over a `window_s` interval."""
     table = Table("service", "/metrics", "headline")
-    for service in services:
-        address = metrics_endpoint(settings, service)
+    first: dict[str, tuple[float, str]] = {}
+    addresses = {service: metrics_endpoint(settings, service) for service in services}
+    for service, address in addresses.items():
+        if address and window_s > 0:
+            with contextlib.suppress(TransientError):  # reported by the second scrape
+                first[service] = (time.monotonic(), scrape(settings, address, timeout_s=3))
+    if first:
+        time.sleep(window_s)  # the interval the rates are measured over, not a wait for anything
+    for service, address in addresses.items():
         if not address:
             table.add_row(service, "-", "-")
             continue
         try:
-            table.add_row(service, address, headline(scrape(settings, address, timeout_s=3)))
+            text = scrape(settings, address, timeout_s=3)
         except TransientError as err:
             table.add_row(service, address, f"[red]{err}[/]")
+            continue
+        at, before = first.get(service, (0.0, None))
+        table.add_row(service, address, headline(text, before, time.monotonic() - at if before is not None else 0.0))
     console.print(table)

@@ -2,7 +2,9 @@
 
 An ongoing condition of a goal (drift, an error-rate or a latency breach) is one incident, keyed
 `kind:goal`, however many windows repeat it; it resolves when the goal's rollback completes (the
-adapter at fault no longer serves). Every other alert (a rejected dataset, a failed run or gate, a
+adapter at fault no longer serves), or when the monitor says the condition ended: a clean window
+closes the drift incident (`drift_cleared`), a healthy one the breaches (`serving_recovered`). Those
+two alerts only resolve: nobody is told of them but by the resolve message. Every other alert (a rejected dataset, a failed run or gate, a
 dead letter, a forged decision, a rollback requested or done) is an incident of its own, keyed by its
 alert id, delivered once as firing and closed at once: there is nothing to wait for.
 
@@ -53,6 +55,14 @@ def incident_key(kind: str, goal: str, alert_id: str) -> str:
 def is_ongoing(kind: str) -> bool:
     """Whether an incident of this kind stays open until something resolves it."""
     return kind in ONGOING
+
+
+CLEARS = {"drift_cleared": ("drift",), "serving_recovered": ("error_rate", "latency")}
+
+
+def resolved_by(kind: str, goal: str) -> list[str] | None:
+    """The incidents an alert of `kind` resolves when it only says a condition ended; None for any other alert."""
+    return [f"{k}:{goal}" for k in CLEARS[kind]] if kind in CLEARS else None
 
 
 def resolved_by_rollback(goal: str) -> list[str]:

@@ -27,6 +27,7 @@ class Alert:
     details: str = ""
     report_uri: str = ""
     trace_id: str = ""
+    adapter: str = ""  # the adapter it is about, when it is about one
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,11 @@ def breach_alerts(goal: str, adapter: str, health: ServingHealth, max_error_rate
     if health.error_breach:
         alerts.append(Alert("error_rate", "critical", goal,
                             f"error rate {health.error_rate:.1%} > {max_error_rate:.1%} on adapter {adapter[:19]}",
-                            f"{health.requests} requests in the window"))
+                            f"{health.requests} requests in the window", adapter=adapter))
     if health.latency_breach:
         alerts.append(Alert("latency", "critical", goal,
                             f"latency p99 {health.latency_p99_ms:.1f} ms > {max_p99_ms:.0f} ms on adapter {adapter[:19]}",
-                            f"{health.requests} requests in the window"))
+                            f"{health.requests} requests in the window", adapter=adapter))
     return alerts
 
 
@@ -69,4 +70,4 @@ def drift_alert(goal: str, adapter: str, share: float, windows: int, action: str
     then = "rollback requested" if action == "rollback" else "escalated: a person decides"
     return Alert("drift", severity, goal,
                  f"drift on adapter {adapter[:19]}: share {share:.0%} for {windows} windows; {then}",
-                 reason, report_uri)
+                 reason, report_uri, adapter=adapter)

@@ -102,13 +102,15 @@ def down(keep_broker: bool = typer.Option(False, help="Leave the Kafka broker (a
     console.print(f"stopped {', '.join(stopped) if stopped else 'no services'}")
 
 
-def status() -> None:
+def status(window: float = typer.Option(2.0, "--window", min=0.0, max=60.0,
+                                         help="Seconds between two scrapes: request rate and p99 are over that interval "
+                                              "(0: totals only).")) -> None:
     """Each part: up or not, health, headline metrics, consumer lag, and the deployments' traffic split."""
     from services.stack import processes, status_view
 
     s = _as_operator_on_own_secure_stack(Settings())
     _print_states(processes.states(s))
-    status_view.print_metrics(console, s, processes.SERVICES)
+    status_view.print_metrics(console, s, processes.SERVICES, window)
     status_view.print_lag(console, s)
     status_view.print_deployments(console, s)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -20,13 +20,16 @@ from services.kernel.bus.consumer import Handler
 from services.kernel.events import Incoming, Outgoing, event_name_of
 from services.kernel.goal import load_goal
 from services.kernel.ids import uuid7
+from services.kernel.jobs import Job, JobContext, JobRunner
 from services.kernel.outbox import emit
 from services.kernel.settings import REPO_ROOT, Settings
 from services.kernel.store import Store
 from services.monitor import handlers
+from services.monitor.adapters.evidently_report import render_drift_html
 from services.monitor.domain.alerts import Alert
+from services.monitor.reports import execute_incident
 from services.monitor.store import MIGRATIONS
-from services.monitor.windows import WindowDeps
+from services.monitor.windows import INCIDENT_JOB, WindowDeps
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ADAPTER = "sha256:" + "a" * 64
@@ -46,11 +49,15 @@ def traffic(tmp_path_factory) -> dict[str, pd.DataFrame]:
 
 
 class Driver:
-    """Runs handlers like the kernel does (one transaction per batch) and collects what they emit."""
+    """Runs handlers like the kernel does (one transaction per batch), then the incident report jobs they
+    queued (as the monitor's runner does, with the real Evidently renderer), and collects what both emit."""
 
     def __init__(self, store: Store, deps: WindowDeps) -> None:
         self.store, self.deps, self.clock = store, deps, 0.0
         self.emitted: list[Outgoing] = []
+        self.incidents = JobRunner(store, INCIDENT_JOB, self._incident)
+        self.render: Callable[[pd.DataFrame, pd.DataFrame], bytes] = render_drift_html
+        self._from_jobs: list[Outgoing] = []
         self.routes: dict[str, Handler] = {"goal.applied": handlers.on_goal_applied, "eval.passed": handlers.on_eval_passed,
                                            "deployment.started": handlers.on_deployment_started,
                                            "deployment.promoted": handlers.on_deployment_promoted,
@@ -64,8 +71,15 @@ class Driver:
                 for o in self.routes[event_name_of(m)](incoming(m, self.clock), s) or []:
                     emit(s, o)
                     out.append(o)
+        while self.incidents.run_once():
+            out += self._from_jobs
+            self._from_jobs = []
         self.emitted += out
         return out
+
+    def _incident(self, job: Job, ctx: JobContext) -> list[Outgoing]:
+        self._from_jobs = execute_incident(job, ctx, store=self.store, blobs=self.deps.blobs, render=self.render)
+        return self._from_jobs
 
     def events(self, name: str) -> list[Outgoing]:
         return [o for o in self.emitted if o.event == name]

@@ -32,6 +32,7 @@ def test_shifted_traffic_is_detected_and_the_canary_rolled_back_once(driver, win
         assert delay == DRIFT_WINDOWS
     for _ in range(3):  # the drift goes on: the open incident asks for nothing more
         driver.window(windows(shift, share))
+    assert not [o for o in driver.events("alert.raised") if o.message.kind == "drift_cleared"]
     requests = driver.events("rollback.requested")
     assert len(requests) == 1 and requests[0].message.adapter_digest.startswith("sha256:aaaa")
     assert len(driver.events("drift.detected")) == 1
@@ -40,27 +41,42 @@ def test_shifted_traffic_is_detected_and_the_canary_rolled_back_once(driver, win
     assert driver.events("alert.raised")[0].message.kind == "drift"
 
 
-def test_the_drifted_window_gets_an_evidently_report_stored_by_digest(driver, windows):
-    import functools
-
+def test_the_incident_carries_its_evidently_report_and_the_alert_links_it(driver, windows):
+    """DriftDetected.report_html is the stored report of the window that opened the incident, and the drift
+    alert links it (the verdict JSON stays in the details); the rollback request did not wait for it."""
     import sqlalchemy as sa
-
-    from services.kernel.jobs import JobRunner
-    from services.monitor.adapters.evidently_report import render_drift_html
-    from services.monitor.reports import execute_report
-    from services.monitor.store import WindowVerdictRow
-    from services.monitor.windows import REPORT_JOB
-
-    for _ in range(DRIFT_WINDOWS):
-        driver.window(windows("clinc150", 1.0))
-    assert driver.events("drift.detected")
-    blobs = driver.deps.blobs
-    runner = JobRunner(driver.store, REPORT_JOB, functools.partial(execute_report, store=driver.store, blobs=blobs,
-                                                                   render=render_drift_html))
-    assert runner.run_once()
-    with driver.store.session() as s:
-        row = s.execute(sa.select(WindowVerdictRow).where(WindowVerdictRow.report_digest != "")).scalars().one()
     from tuneline.events.v1 import events_pb2 as ev
 
-    html = blobs.get_bytes(ev.ArtifactRef(digest=row.report_digest, uri=row.report_uri))
-    assert row.drifted and b"<html" in html[:2000].lower()
+    from services.monitor.store import WindowVerdictRow
+
+    outs = [driver.window(windows("clinc150", 1.0)) for _ in range(DRIFT_WINDOWS)]
+    assert [o.event for o in outs[-1]][:1] == ["rollback.requested"], "the request commits with the window"
+    [detected] = [o.message for o in driver.events("drift.detected")]
+    with driver.store.session() as s:
+        row = s.execute(sa.select(WindowVerdictRow).where(WindowVerdictRow.report_digest != "")).scalars().one()
+    assert row.drifted and (detected.report_html.digest, detected.report_html.uri) == (row.report_digest, row.report_uri)
+    html = driver.deps.blobs.get_bytes(ev.ArtifactRef(digest=row.report_digest, uri=row.report_uri))
+    assert b"<html" in html[:2000].lower()
+    [alert] = [o.message for o in driver.events("alert.raised") if o.message.kind == "drift"]
+    assert alert.report_uri == row.report_uri and detected.verdict.uri in alert.details
+
+
+def test_an_incident_whose_report_cannot_be_rendered_is_raised_without_it(driver, windows):
+    def broken(*_):
+        raise RuntimeError("renderer down")
+
+    driver.render = broken
+    for _ in range(DRIFT_WINDOWS):
+        driver.window(windows("clinc150", 1.0))
+    [detected] = [o.message for o in driver.events("drift.detected")]
+    [alert] = [o.message for o in driver.events("alert.raised") if o.message.kind == "drift"]
+    assert not detected.HasField("report_html") and alert.report_uri == detected.verdict.uri
+
+
+def test_a_clean_window_ends_the_incident_and_says_so_after_the_incident_alert(driver, windows):
+    for _ in range(DRIFT_WINDOWS):
+        driver.window(windows("hwu64", 1.0))
+    for _ in range(2):  # the traffic is back to normal: the first clean window closes the incident, once
+        driver.window(windows(None, 0.0))
+    kinds = [o.message.kind for o in driver.events("alert.raised")]
+    assert kinds == ["drift", "drift_cleared"], kinds

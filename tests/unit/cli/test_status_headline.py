@@ -35,3 +35,16 @@ def test_headline_counts_answers_failures_p99_and_lag():
     assert "p99 ≤ 100 ms" in line, "101 observations: the 99th percentile lies in the 0.1 s bucket"
     assert "max consumer lag 12" in line
     assert headline("") == "-"
+
+
+def test_with_an_earlier_scrape_the_rate_and_p99_are_those_of_the_interval():
+    # 2 s before: 60 answered, all under 10 ms; since then 40 more, 10 of them in the 0.05-0.1 s bucket, and the failure.
+    before = TEXT.replace('le="0.01"} 90', 'le="0.01"} 60').replace('le="0.05"} 99', 'le="0.05"} 60') \
+        .replace('le="0.1"} 100', 'le="0.1"} 60').replace('le="+Inf"} 100', 'le="+Inf"} 60') \
+        .replace('status="OK"} 100', 'status="OK"} 60').replace('le="+Inf"} 1', 'le="+Inf"} 0') \
+        .replace('status="INTERNAL"} 1', 'status="INTERNAL"} 0')
+    line = headline(TEXT, before, 2.0)
+    assert "100 answered, 1 failed" in line, "totals stay"
+    assert "now 20.5 req/s (0.5 failed/s)" in line
+    assert "p99 > 100 ms" in line, "41 recent, 40 under 100 ms: the 99th percentile is the slow failure's"
+    assert "idle" in headline(TEXT, TEXT, 2.0), "nothing served in the interval"

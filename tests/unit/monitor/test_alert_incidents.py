@@ -46,6 +46,21 @@ def test_a_repeated_drift_alert_is_one_incident_delivered_once_and_resolved_by_t
         "drift after the rollback is a new incident: people are told again"
 
 
+def test_a_clean_window_resolves_the_drift_incident_and_a_healthy_one_the_breaches(store, make_incoming):
+    for kind in ("drift", "error_rate", "latency"):
+        handle(store, raised(make_incoming, kind))
+    handle(store, raised(make_incoming, "drift_cleared", at_s=5, severity="info"))
+    with store.session() as s:
+        states = {r.key: r.resolved_ms is not None for r in s.query(IncidentRow)}
+    assert states == {"drift:banking77": True, "error_rate:banking77": False, "latency:banking77": False}, \
+        "the clear resolves its own incident and opens none"
+    assert deliveries(store)[-2:] == [("drift:banking77", "resolved", "webhook"), ("drift:banking77", "resolved", "slack")]
+    handle(store, raised(make_incoming, "serving_recovered", at_s=6, severity="info"))
+    with store.session() as s:
+        assert all(r.resolved_ms is not None for r in s.query(IncidentRow))
+    assert len(deliveries(store)) == 12, "3 firing and 3 resolved, to each of 2 sinks: the clears are told only as resolves"
+
+
 def test_a_redelivered_one_shot_alert_is_not_delivered_twice(store, make_incoming):
     inc = raised(make_incoming, "dataset_rejected", severity="warning")
     handle(store, inc)

@@ -598,7 +598,7 @@ class RetentionApplied(_message.Message):
     def __init__(self, goal_name: _Optional[str] = ..., event_type: _Optional[str] = ..., retention_days: _Optional[int] = ..., cutoff_unix_ms: _Optional[int] = ..., first_seq: _Optional[int] = ..., last_seq: _Optional[int] = ..., records: _Optional[int] = ..., redactions_digest: _Optional[str] = ..., requested_at_unix_ms: _Optional[int] = ...) -> None: ...
 
 class AlertRaised(_message.Message):
-    __slots__ = ("alert_id", "severity", "goal_name", "summary", "details", "source_event_id", "source_event_type", "report_uri", "trace_id", "kind")
+    __slots__ = ("alert_id", "severity", "goal_name", "summary", "details", "source_event_id", "source_event_type", "report_uri", "trace_id", "kind", "adapter_digest")
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]
     SEVERITY_FIELD_NUMBER: _ClassVar[int]
     GOAL_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -609,6 +609,7 @@ class AlertRaised(_message.Message):
     REPORT_URI_FIELD_NUMBER: _ClassVar[int]
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_DIGEST_FIELD_NUMBER: _ClassVar[int]
     alert_id: str
     severity: str
     goal_name: str
@@ -619,7 +620,8 @@ class AlertRaised(_message.Message):
     report_uri: str
     trace_id: str
     kind: str
-    def __init__(self, alert_id: _Optional[str] = ..., severity: _Optional[str] = ..., goal_name: _Optional[str] = ..., summary: _Optional[str] = ..., details: _Optional[str] = ..., source_event_id: _Optional[str] = ..., source_event_type: _Optional[str] = ..., report_uri: _Optional[str] = ..., trace_id: _Optional[str] = ..., kind: _Optional[str] = ...) -> None: ...
+    adapter_digest: str
+    def __init__(self, alert_id: _Optional[str] = ..., severity: _Optional[str] = ..., goal_name: _Optional[str] = ..., summary: _Optional[str] = ..., details: _Optional[str] = ..., source_event_id: _Optional[str] = ..., source_event_type: _Optional[str] = ..., report_uri: _Optional[str] = ..., trace_id: _Optional[str] = ..., kind: _Optional[str] = ..., adapter_digest: _Optional[str] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
     __slots__ = ("original_topic", "partition", "offset", "original_key", "original_value", "original_headers", "error", "error_type", "consumer", "attempts", "failed_at_unix_ms")
