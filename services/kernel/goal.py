@@ -130,7 +130,7 @@ class ChampionCriterion(_Strict):
 class AcceptanceSpec(_OptionalSection):
     """Every required criterion must be present and pass (fail-closed); an optional one set must pass too."""
 
-    _OMIT_WHEN_UNSET = ("privacy_epsilon",)
+    _OMIT_WHEN_UNSET = ("privacy_epsilon", "escalation_rate", "answered_accuracy")
 
     accuracy: MinCriterion
     macro_f1: MinCriterion
@@ -141,6 +141,11 @@ class AcceptanceSpec(_OptionalSection):
     vs_champion: ChampionCriterion
     # Optional: the run's DP-SGD epsilon must be at most this (a run trained without DP fails it).
     privacy_epsilon: MaxCriterion | None = None
+    # Optional, the goal's policy on the eval split: the share of predictions it would hand to a person
+    # (confidence below policy.escalate_below_confidence) at most this, and the accuracy of those it lets
+    # act on their own at least this. Together they keep a model that escalates everything from passing.
+    escalation_rate: MaxCriterion | None = None
+    answered_accuracy: MinCriterion | None = None
 
     def declared(self) -> tuple[str, ...]:
         """The criteria this goal judges: every required one, and each optional one it sets."""

@@ -86,7 +86,17 @@ def measurements(f: Findings) -> dict[str, Measurement]:
     else:
         m["vs_champion"] = Measurement(None, f.champion_reason or _reason(f, "champion"))
     m["privacy_epsilon"] = privacy_measurement(f.privacy)
+    m |= _policy_measurements(f)
     return m
+
+
+def _policy_measurements(f: Findings) -> dict[str, Measurement]:
+    if f.policy is None:
+        return {name: Measurement(None, _reason(f, "policy")) for name in ("escalation_rate", "answered_accuracy")}
+    nothing = "" if f.policy.answered_rows else \
+        f"every prediction is below escalate_below_confidence {f.policy.threshold:g}: none answered"
+    return {"escalation_rate": Measurement(f.policy.escalation_rate),
+            "answered_accuracy": Measurement(f.policy.answered_accuracy, nothing)}
 
 
 def headline_metrics(f: Findings) -> dict[str, float]:

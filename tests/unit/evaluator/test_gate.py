@@ -79,3 +79,29 @@ def test_privacy_epsilon_is_judged_only_when_the_goal_sets_it_and_then_fails_clo
     no_delta = guarantee_of({"privacy_epsilon": 1.0})
     assert not judge(goal.acceptance, dict(GOOD, privacy_epsilon=measurement(no_delta))).passed
     assert len(refused(goal.acceptance, "boom").criteria) == 8
+
+
+def test_a_model_that_escalates_everything_cannot_pass_a_goal_that_bounds_escalation(base_goal, goal_with):
+    import numpy as np
+
+    from services.evaluator.domain.policy import policy_outcome
+    from services.evaluator.domain.report import Findings, measurements
+
+    def judged(confidence: list[float], correct: list[bool]):
+        outcome = policy_outcome(np.array(confidence), np.array(correct), ["a"] * len(correct), 0.55, [])
+        found = Findings(None, None, None, None, None, outcome, None, "", ())
+        policy = {k: v for k, v in measurements(found).items() if k in ("escalation_rate", "answered_accuracy")}
+        return judge(goal.acceptance, GOOD | policy)
+
+    assert "escalation_rate" not in _by_name(judge(base_goal.acceptance, GOOD)), "judged only when the goal sets it"
+    goal = goal_with(base_goal, acceptance={"escalation_rate": {"max": 0.2}, "answered_accuracy": {"min": 0.9}})
+    assert goal.version != base_goal.version and len(goal.acceptance.declared()) == 9
+    timid = judged([0.3] * 10, [True] * 10)  # always right, never confident: every prediction goes to a person
+    assert not timid.passed
+    assert "1 > max 0.2" in _by_name(timid)["escalation_rate"].reason
+    assert "none answered" in _by_name(timid)["answered_accuracy"].reason and not _by_name(timid)["answered_accuracy"].passed
+    sure = judged([0.9] * 9 + [0.3], [True] * 9 + [False])  # escalates the one it gets wrong
+    assert sure.passed, sure.summary
+    reckless = judged([0.9] * 10, [True] * 8 + [False] * 2)  # answers everything, 80 % right
+    assert not reckless.passed and not _by_name(reckless)["answered_accuracy"].passed
+    assert _by_name(reckless)["escalation_rate"].passed
