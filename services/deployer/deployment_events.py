@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tuneline.events.v1 import events_pb2 as ev
 
-from services.deployer.domain.rollout import Adapter, Decision, Promoted, RolledBack, Started, StepRecord
+from services.deployer.domain.rollout import Adapter, Decision, Held, Promoted, Resumed, Reviewed, RolledBack, Started, StepRecord
 from services.kernel.events import Outgoing
 
 
@@ -19,7 +19,7 @@ def _step(s: StepRecord) -> ev.RolloutStep:
 
 
 def events_for(goal: str, decisions: tuple[Decision, ...], decision_to_zero_ms: float) -> list[Outgoing]:
-    """The events to emit for a transition's decisions (advances and unloads emit none)."""
+    """The events to emit for a transition's decisions (advances, pending approvals and unloads emit none)."""
     out: list[Outgoing] = []
     for d in decisions:
         if isinstance(d, Started):
@@ -39,4 +39,23 @@ def events_for(goal: str, decisions: tuple[Decision, ...], decision_to_zero_ms: 
                 deployment_id=d.adapter.deployment_id, goal_name=goal, adapter_digest=d.adapter.digest,
                 restored_digest=d.restored_digest, trigger=d.trigger, reason=d.reason, numbers=dict(d.numbers),
                 incident_id=d.incident_id, decision_to_zero_ms=decision_to_zero_ms), goal))
+        elif isinstance(d, Reviewed):
+            a = d.adapter
+            reviewed = ev.DeploymentApproved() if d.approved else ev.DeploymentRejected()
+            reviewed.deployment_id, reviewed.goal_name, reviewed.reason = a.deployment_id, goal, d.reason
+            reviewed.eval_id, reviewed.run_id, reviewed.goal_version = a.eval_id, a.run_id, a.goal_version
+            reviewed.adapter.CopyFrom(ref_of(a))
+            if isinstance(reviewed, ev.DeploymentApproved):
+                reviewed.approved_by = d.by
+            else:
+                reviewed.rejected_by = d.by
+            out.append(Outgoing(reviewed, goal))
+        elif isinstance(d, Held):
+            out.append(Outgoing(ev.DeploymentHeld(
+                deployment_id=d.adapter.deployment_id, goal_name=goal, adapter=ref_of(d.adapter), held_by=d.by,
+                reason=d.reason, percent=d.percent, state=d.state), goal))
+        elif isinstance(d, Resumed):
+            out.append(Outgoing(ev.DeploymentResumed(
+                deployment_id=d.adapter.deployment_id, goal_name=goal, adapter=ref_of(d.adapter), resumed_by=d.by,
+                reason=d.reason, held_seconds=d.held_seconds), goal))
     return out

@@ -109,6 +109,21 @@ def on_drift_detected(inc: Incoming[ev.DriftDetected], session: Session, *, cont
     return []
 
 
+def review_pending(controller: Controller, goal: str, digest: str, approved: bool, by: str, reason: str) -> Rollout:
+    """A person's approval or rejection of the goal's waiting adapter (Admin gRPC): applied, persisted, announced."""
+    applied = controller.apply_now(goal, lambda r: machine.review(r, digest, approved, by, reason, controller.clock()))
+    assert applied is not None
+    return applied.rollout
+
+
+def hold_or_resume(controller: Controller, goal: str, digest: str, hold: bool, by: str, reason: str) -> Rollout:
+    """A person's hold (or resume) of the goal's rollout in progress (Admin gRPC): applied, persisted, announced."""
+    action = machine.hold if hold else machine.resume
+    applied = controller.apply_now(goal, lambda r: action(r, digest, by, reason, controller.clock()))
+    assert applied is not None
+    return applied.rollout
+
+
 def manual_rollback(controller: Controller, goal: str, reason: str) -> tuple[Rollout, machine.RolledBack, float]:
     """An operator's rollback (Admin gRPC): swap at once, then persist and emit; returns what happened."""
     applied = controller.apply_now(

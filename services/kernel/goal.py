@@ -177,13 +177,23 @@ class PolicySpec(_OptionalSection):
         return self.log_retention_days or DEFAULT_LOG_RETENTION_DAYS
 
 
-class RolloutSpec(_Strict):
+class RolloutSpec(_OptionalSection):
+    _OMIT_WHEN_UNSET = ("approval",)
+
     strategy: Literal["canary", "blue-green"] = "canary"
     steps: list[int] = [10, 50, 100]
     min_requests_per_step: int = Field(200, ge=1)
     max_step_seconds: float = Field(600, gt=0)
     min_step_seconds: float = Field(0, ge=0)
     min_agreement: float = Field(0.9, ge=0.0, le=1.0)
+    # `required`: an approved adapter takes no traffic until a person with an `operate` credential of the
+    # goal's tenant approves it (`tuneline deployments approve GOAL`); unset is `none`.
+    approval: Literal["none", "required"] | None = None
+
+    @property
+    def requires_approval(self) -> bool:
+        """Whether an adapter that passed its gate waits for a person before it takes traffic."""
+        return self.approval == "required"
 
     @field_validator("steps")
     @classmethod

@@ -60,6 +60,11 @@ SIGNED_BY: dict[str, frozenset[str]] = {
     "eval.failed": frozenset({"evaluator"}),
     "rollback.requested": frozenset({"monitor", "operator"}),
     "retention.applied": frozenset({"monitor"}),
+    # A person's approval, carried out (and announced) by the deployer that checked their credential.
+    "deployment.approved": frozenset({"deployer"}),
+    "deployment.rejected": frozenset({"deployer"}),
+    "deployment.held": frozenset({"deployer"}),
+    "deployment.resumed": frozenset({"deployer"}),
 }
 
 

@@ -59,6 +59,11 @@ def _check(blobs: BlobStore, name: str, ref: ev.ArtifactRef, problems: list[str]
     return check
 
 
+# A person's decisions on a rollout, and the field that names who made each.
+PEOPLES_DECISIONS = {"deployment.approved": "approved_by", "deployment.rejected": "rejected_by",
+                     "deployment.held": "held_by", "deployment.resumed": "resumed_by"}
+
+
 def _signer(row: LedgerRow) -> str:
     """The identity that signed the recorded event (its `tuneline-signer` header as received), or ""."""
     try:
@@ -133,10 +138,13 @@ class Lineage:
             steps.append(_step("evaluation", row, f"{'passed' if o.passed else 'failed'}: {o.summary}",
                                {"eval_id": o.eval_id, "run_id": o.run_id, "goal": o.goal_name,
                                 "decision": "passed" if o.passed else "failed"}, checks))
-        deploy_names = ("deployment.started", "deployment.promoted", "deployment.rolled_back")
+        deploy_names = ("deployment.started", "deployment.promoted", "deployment.rolled_back", *PEOPLES_DECISIONS)
         for name, message, row in self._of_type(f"adapter:{adapter}", deploy_names, problems):
             m = cast("ev.DeploymentStarted | ev.DeploymentPromoted | ev.DeploymentRolledBack", message)
             facts = {"deployment_id": m.deployment_id, "goal": m.goal_name}
+            if name in PEOPLES_DECISIONS:  # who decided, and why: the credential's principal the deployer recorded
+                decision = cast("ev.DeploymentApproved | ev.DeploymentRejected | ev.DeploymentHeld | ev.DeploymentResumed", message)
+                facts |= {"by": getattr(decision, PEOPLES_DECISIONS[name]), "reason": decision.reason}
             steps.append(_step("deployment", row, name.split(".")[1], facts, []))
         return steps
 

@@ -28,7 +28,7 @@ from services.kernel.errors import IllegalTransition
 from services.kernel.goal import Goal
 from services.kernel.values import Value
 
-State = Literal["idle", "canary", "mirroring", "promoted", "rolled_back"]
+State = Literal["idle", "pending_approval", "canary", "mirroring", "promoted", "rolled_back", "rejected"]
 # Rolled-back digests remembered so that a replayed eval.passed cannot bring them back.
 RETIRED_KEPT = 50
 
@@ -61,6 +61,7 @@ class Plan(Value):
     error_rate: float = 0.02
     latency_p99_ms: float = 100.0
     recent_promotion_seconds: float = 3600.0
+    approval: bool = False   # an offered adapter waits in pending_approval until a person approves it
 
 
 class Policy(Value):
@@ -78,7 +79,7 @@ def plan_of(goal: Goal) -> Plan:
     return Plan(strategy=r.strategy, steps=tuple(r.steps), min_requests_per_step=r.min_requests_per_step,
                 min_step_seconds=r.min_step_seconds, max_step_seconds=r.max_step_seconds,
                 min_agreement=r.min_agreement, error_rate=b.error_rate, latency_p99_ms=b.latency_p99_ms,
-                recent_promotion_seconds=b.recent_promotion_seconds)
+                recent_promotion_seconds=b.recent_promotion_seconds, approval=r.requires_approval)
 
 
 def policy_of(goal: Goal) -> Policy:
@@ -132,6 +133,10 @@ class Rollout(Value):
     steps: tuple[StepRecord, ...] = ()
     promoted_at: float | None = None
     retired: tuple[str, ...] = ()
+    # A person's hold (`tuneline deployments hold GOAL`): the step neither advances nor times out while
+    # held; the guards still roll back. Who held it, since when.
+    held_by: str = ""
+    held_since: float | None = None
 
     @property
     def candidate_percent(self) -> int:
@@ -142,6 +147,16 @@ class Rollout(Value):
     def in_progress(self) -> bool:
         """Whether a candidate is being tried on live traffic."""
         return self.state in ("canary", "mirroring")
+
+    @property
+    def held(self) -> bool:
+        """Whether a person froze the rollout at its current step."""
+        return self.held_since is not None
+
+    @property
+    def pending(self) -> bool:
+        """Whether a candidate waits for a person's approval (it is loaded, and answers nothing)."""
+        return self.state == "pending_approval"
 
     def loaded(self) -> set[str]:
         """Digests this goal needs in the adapter pool."""
@@ -177,11 +192,45 @@ class RolledBack(Value):
     incident_id: str = ""
 
 
+class Pending(Value):
+    """An adapter waits for a person (the goal's rollout.approval is required)."""
+
+    adapter: Adapter
+
+
+class Reviewed(Value):
+    """A person approved or rejected a pending adapter."""
+
+    adapter: Adapter
+    approved: bool
+    by: str
+    reason: str
+
+
+class Held(Value):
+    """A person froze the rollout at its current step."""
+
+    adapter: Adapter
+    by: str
+    reason: str
+    percent: int
+    state: str
+
+
+class Resumed(Value):
+    """A person let a held rollout continue."""
+
+    adapter: Adapter
+    by: str
+    reason: str
+    held_seconds: float
+
+
 class Unload(Value):
     digest: str
 
 
-Decision = Started | Advanced | Promoted | RolledBack | Unload
+Decision = Started | Advanced | Promoted | RolledBack | Pending | Reviewed | Held | Resumed | Unload
 
 
 class Transition(Value):
@@ -199,12 +248,40 @@ def offer(r: Rollout, adapter: Adapter, plan: Plan, policy: Policy, now: float) 
     if adapter.digest in r.retired:
         raise IllegalTransition(f"adapter {adapter.digest} was rolled back for goal {r.goal!r}",
                                 hint="train a new adapter; a rolled-back one is never served again")
-    before = _withdraw(r, "superseded", f"superseded by {adapter.digest}", ()) if r.in_progress else Transition(rollout=r)
+    if r.in_progress:
+        before = _withdraw(r, "superseded", f"superseded by {adapter.digest}", ())
+    elif r.pending:  # nobody decided on it: it is rejected by the newer offer, and never serves
+        before = review(r, "", False, "deployer", f"superseded by {adapter.digest} before anyone decided", now)
+    else:
+        before = Transition(rollout=r)
     r, decisions = before.rollout, list(before.decisions)
     if r.previous is not None:
         decisions.append(Unload(digest=r.previous.digest))
         r = r.replace(previous=None)
     base: dict[str, object] = {"plan": plan, "policy": policy, "steps": (), "step_index": 0, "step_started_at": now}
+    if plan.approval:
+        new = r.replace(**base, state="pending_approval", candidate=adapter, promoted_at=None)
+        return Transition(rollout=new, decisions=(*decisions, Pending(adapter=adapter)))
+    return _start(r, adapter, plan, decisions, base, now)
+
+
+def review(r: Rollout, digest: str, approved: bool, by: str, reason: str, now: float) -> Transition:
+    """A person's decision on the pending adapter: approved, it starts the goal's rollout; rejected, it never serves."""
+    if not r.pending or r.candidate is None or digest not in ("", r.candidate.digest):
+        waiting = r.candidate.digest if r.pending and r.candidate else "nothing"
+        raise IllegalTransition(f"goal {r.goal!r}: {digest or 'no adapter'} is not waiting for approval (state {r.state}, "
+                                f"waiting: {waiting})", hint="see `tuneline deployments`")
+    adapter = r.candidate
+    reviewed = Reviewed(adapter=adapter, approved=approved, by=by, reason=reason)
+    if not approved:
+        new = r.replace(state="rejected", candidate=None, retired=_retire(r, adapter.digest))
+        return Transition(rollout=new, decisions=(reviewed, Unload(digest=adapter.digest)))
+    base: dict[str, object] = {"step_index": 0, "step_started_at": now, "steps": ()}
+    return _start(r.replace(candidate=None), adapter, r.plan, [reviewed], base, now)
+
+
+def _start(r: Rollout, adapter: Adapter, plan: Plan, decisions: list[Decision], base: dict[str, object],
+           now: float) -> Transition:
     if r.champion is None:
         started = Started(adapter=adapter, strategy=plan.strategy, champion_digest="", percent=100)
         promoted = Promoted(adapter=adapter, previous_digest="", steps=(), reason="first model for the goal")
@@ -218,13 +295,18 @@ def offer(r: Rollout, adapter: Adapter, plan: Plan, policy: Policy, now: float) 
 
 
 def judge(r: Rollout, stats: StepStats, now: float) -> Transition | None:
-    """Given the candidate's numbers so far: roll back, advance, promote, or None (keep going)."""
+    """Given the candidate's numbers so far: roll back, advance, promote, or None (keep going).
+
+    A held rollout is still guarded (a breach rolls it back) but neither advances nor times out.
+    """
     if not r.in_progress:
         return None
     breach = _breach(r.plan, stats, r.state == "mirroring")
     if breach is not None:
         trigger, reason = breach
         return _withdraw(r, trigger, reason, _numbers(stats))
+    if r.held:
+        return None
     if _step_done(r, stats, now):
         return _advance(r, _record(r, stats, now), now)
     if now - r.step_started_at > r.plan.max_step_seconds:
@@ -232,6 +314,35 @@ def judge(r: Rollout, stats: StepStats, now: float) -> Transition | None:
                   f"in max_step_seconds={r.plan.max_step_seconds:g}" + (" (drift reported)" if stats.drift else ""))
         return _withdraw(r, "timeout", reason, _numbers(stats))
     return None
+
+
+def hold(r: Rollout, digest: str, by: str, reason: str, now: float) -> Transition:
+    """Freeze the canary (or mirror) at its current step; its share of traffic and its guards stay."""
+    candidate = _running(r, digest, "hold")
+    if r.held:
+        raise IllegalTransition(f"goal {r.goal!r}: the rollout of {candidate.digest} is already held by {r.held_by}",
+                                hint=f"`tuneline deployments resume {r.goal}` lets it continue")
+    held = Held(adapter=candidate, by=by, reason=reason, percent=r.candidate_percent, state=r.state)
+    return Transition(rollout=r.replace(held_by=by, held_since=now), decisions=(held,))
+
+
+def resume(r: Rollout, digest: str, by: str, reason: str, now: float) -> Transition:
+    """Let a held rollout continue: the step's clock restarts, the requests it already counted still count."""
+    candidate = _running(r, digest, "resume")
+    if r.held_since is None:
+        raise IllegalTransition(f"goal {r.goal!r}: the rollout of {candidate.digest} is not held",
+                                hint="nothing to resume; see `tuneline deployments`")
+    resumed = Resumed(adapter=candidate, by=by, reason=reason, held_seconds=max(0.0, now - r.held_since))
+    return Transition(rollout=r.replace(held_by="", held_since=None, step_started_at=now), decisions=(resumed,))
+
+
+def _running(r: Rollout, digest: str, action: str) -> Adapter:
+    if not r.in_progress or r.candidate is None or digest not in ("", r.candidate.digest):
+        running = r.candidate.digest if r.in_progress and r.candidate else "no canary"
+        raise IllegalTransition(f"goal {r.goal!r}: cannot {action} {digest or 'a rollout'}: only a canary or mirror "
+                                f"in progress can be (state {r.state}, candidate {running})",
+                                hint="see `tuneline deployments`")
+    return r.candidate
 
 
 def rollback(r: Rollout, digest: str, trigger: str, reason: str, now: float,
@@ -308,7 +419,7 @@ def _withdraw(r: Rollout, trigger: str, reason: str, numbers: tuple[tuple[str, f
               incident_id: str = "") -> Transition:
     assert r.candidate is not None
     old = r.candidate
-    new = r.replace(state="rolled_back", candidate=None, retired=_retire(r, old.digest))
+    new = r.replace(state="rolled_back", candidate=None, retired=_retire(r, old.digest), held_by="", held_since=None)
     restored = r.champion.digest if r.champion else ""
     back = RolledBack(adapter=old, restored_digest=restored, trigger=trigger, reason=reason, numbers=numbers,
                       incident_id=incident_id)

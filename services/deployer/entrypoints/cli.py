@@ -1,4 +1,4 @@
-"""`tuneline deployer run`, `tuneline deployments [GOAL]`, `tuneline deployments rollback GOAL`,
+"""`tuneline deployer run`, `tuneline deployments [GOAL]`, `tuneline deployments rollback|approve|reject GOAL`,
 `tuneline predict GOAL TEXT`: the user's commands, talking gRPC to the deployer with the bearer token."""
 
 from __future__ import annotations
@@ -53,14 +53,26 @@ def run() -> None:
     run_deployer()
 
 
-def deployments(goal: str = typer.Argument("", help="a goal, or `rollback GOAL`"),
-                target: str = typer.Argument("", help="the goal to roll back"),
-                reason: str = typer.Option("manual rollback from the CLI", help="why (goes into the event)")) -> None:
-    """Show deployments (all goals, or one); `deployments rollback GOAL` takes its canary out of traffic."""
-    if goal == "rollback":
+ACTIONS = ("rollback", "approve", "reject", "hold", "resume")
+# What each decision of a person did, as the CLI says it.
+DONE = {"approve": "approved: its rollout started", "reject": "rejected: it will never serve",
+        "hold": "held at its current step (guards still on)", "resume": "resumed"}
+
+
+def deployments(goal: str = typer.Argument("", help="a goal, or an action: `rollback|approve|reject|hold|resume GOAL`"),
+                target: str = typer.Argument("", help="the goal the action is about"),
+                adapter: str = typer.Argument("", help="approve/reject/hold/resume: the candidate's digest (default: "
+                                                       "whichever it is)"),
+                reason: str = typer.Option("", help="why (goes into the event and the ledger)")) -> None:
+    """Show deployments (all goals, or one); `rollback GOAL` takes its canary out of traffic; `approve GOAL` starts
+    the rollout of the adapter waiting for approval (rollout.approval: required), `reject GOAL` ends it;
+    `hold GOAL` freezes a rollout at its current step, `resume GOAL` lets it continue."""
+    if goal in ACTIONS:
         if not target:
-            raise ConfigError("name the goal to roll back", hint="tuneline deployments rollback GOAL")
-        return _rollback(target, reason)
+            raise ConfigError(f"name the goal to {goal}", hint=f"tuneline deployments {goal} GOAL")
+        if goal == "rollback":
+            return _rollback(target, reason or "manual rollback from the CLI")
+        return _review(goal, target, adapter, reason)
     reply: pb.ListDeploymentsResponse = _call(
         lambda c: pb_grpc.AdminStub(c).ListDeployments,  # type: ignore[no-untyped-call]  # generated stub: no .pyi for *_pb2_grpc
         pb.ListDeploymentsRequest(goal=goal))
@@ -74,6 +86,10 @@ def deployments(goal: str = typer.Argument("", help="a goal, or `rollback GOAL`"
                           short(s.adapter_digest), f"{s.traffic_percent}%", short(s.deployment_id, 8),
                           str(d.step_index) if first else "", str(d.step_requests) if first else "")
     console.print(table if reply.deployments else "nothing deployed yet")
+    for d in reply.deployments:
+        if d.held:
+            console.print(f"[yellow]{d.goal}: held by {d.held_by} at step {d.step_index}[/] "
+                          f"(`tuneline deployments resume {d.goal}`)")
     if reply.unlogged_predictions:
         console.print(f"[yellow]{reply.unlogged_predictions} predictions could not be logged to Kafka[/]")
 
@@ -85,6 +101,15 @@ def _rollback(goal: str, reason: str) -> None:
     restored = short(reply.restored_digest) if reply.restored_digest else "nothing"
     console.print(f"rolled back [bold]{short(reply.rolled_back_digest)}[/] on {goal}; serving {restored} "
                   f"({reply.decision_to_zero_ms:.2f} ms from decision to 0 %)")
+
+
+def _review(action: str, goal: str, adapter: str, reason: str) -> None:
+    request = pb.ReviewRequest(goal=goal, adapter_digest=adapter, reason=reason)
+    reply: pb.ReviewResponse = _call(
+        lambda c: getattr(pb_grpc.AdminStub(c), action.capitalize()),  # type: ignore[no-untyped-call]  # generated stub
+        request)
+    console.print(f"{short(reply.adapter_digest)} on {goal} {DONE[action]} (state {reply.state}, deployment "
+                  f"{short(reply.deployment_id, 8)})")
 
 
 def predict(goal: str, text: str, top_k: int = typer.Option(3, help="how many labels to show")) -> None:

@@ -25,12 +25,13 @@ REPO = Path(__file__).resolve().parents[3]
 DEPLOY = REPO / "deploy"
 K8S = DEPLOY / "k8s"
 
-# DESIGN.md, "Events" and "Services".
+# docs/design.md, "Events" and "Services" (docs/events.md lists each topic).
 TOPICS = [
     "tuneline." + e
     for e in (
         "goal.applied dataset.published dataset.registered dataset.rejected run.requested run.started "
         "run.finished eval.passed eval.failed deployment.started deployment.promoted deployment.rolled_back "
+        "deployment.approved deployment.rejected deployment.held deployment.resumed "
         "inference.logged drift.detected rollback.requested alert.raised retention.applied deadletter"
     ).split()
 ]

@@ -462,6 +462,80 @@ class DeploymentRolledBack(_message.Message):
     decision_to_zero_ms: float
     def __init__(self, deployment_id: _Optional[str] = ..., goal_name: _Optional[str] = ..., adapter_digest: _Optional[str] = ..., restored_digest: _Optional[str] = ..., trigger: _Optional[str] = ..., reason: _Optional[str] = ..., numbers: _Optional[_Mapping[str, float]] = ..., incident_id: _Optional[str] = ..., decision_to_zero_ms: _Optional[float] = ...) -> None: ...
 
+class DeploymentApproved(_message.Message):
+    __slots__ = ("deployment_id", "goal_name", "adapter", "approved_by", "reason", "eval_id", "run_id", "goal_version")
+    DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    GOAL_NAME_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    APPROVED_BY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    EVAL_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    GOAL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    deployment_id: str
+    goal_name: str
+    adapter: ArtifactRef
+    approved_by: str
+    reason: str
+    eval_id: str
+    run_id: str
+    goal_version: str
+    def __init__(self, deployment_id: _Optional[str] = ..., goal_name: _Optional[str] = ..., adapter: _Optional[_Union[ArtifactRef, _Mapping]] = ..., approved_by: _Optional[str] = ..., reason: _Optional[str] = ..., eval_id: _Optional[str] = ..., run_id: _Optional[str] = ..., goal_version: _Optional[str] = ...) -> None: ...
+
+class DeploymentRejected(_message.Message):
+    __slots__ = ("deployment_id", "goal_name", "adapter", "rejected_by", "reason", "eval_id", "run_id", "goal_version")
+    DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    GOAL_NAME_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_BY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    EVAL_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    GOAL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    deployment_id: str
+    goal_name: str
+    adapter: ArtifactRef
+    rejected_by: str
+    reason: str
+    eval_id: str
+    run_id: str
+    goal_version: str
+    def __init__(self, deployment_id: _Optional[str] = ..., goal_name: _Optional[str] = ..., adapter: _Optional[_Union[ArtifactRef, _Mapping]] = ..., rejected_by: _Optional[str] = ..., reason: _Optional[str] = ..., eval_id: _Optional[str] = ..., run_id: _Optional[str] = ..., goal_version: _Optional[str] = ...) -> None: ...
+
+class DeploymentHeld(_message.Message):
+    __slots__ = ("deployment_id", "goal_name", "adapter", "held_by", "reason", "percent", "state")
+    DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    GOAL_NAME_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    HELD_BY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    deployment_id: str
+    goal_name: str
+    adapter: ArtifactRef
+    held_by: str
+    reason: str
+    percent: int
+    state: str
+    def __init__(self, deployment_id: _Optional[str] = ..., goal_name: _Optional[str] = ..., adapter: _Optional[_Union[ArtifactRef, _Mapping]] = ..., held_by: _Optional[str] = ..., reason: _Optional[str] = ..., percent: _Optional[int] = ..., state: _Optional[str] = ...) -> None: ...
+
+class DeploymentResumed(_message.Message):
+    __slots__ = ("deployment_id", "goal_name", "adapter", "resumed_by", "reason", "held_seconds")
+    DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    GOAL_NAME_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    RESUMED_BY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    HELD_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    deployment_id: str
+    goal_name: str
+    adapter: ArtifactRef
+    resumed_by: str
+    reason: str
+    held_seconds: float
+    def __init__(self, deployment_id: _Optional[str] = ..., goal_name: _Optional[str] = ..., adapter: _Optional[_Union[ArtifactRef, _Mapping]] = ..., resumed_by: _Optional[str] = ..., reason: _Optional[str] = ..., held_seconds: _Optional[float] = ...) -> None: ...
+
 class InferenceLogged(_message.Message):
     __slots__ = ("request_id", "goal_name", "goal_version", "adapter_digest", "dataset_version", "deployment_id", "variant", "label", "confidence", "margin", "latency_ms", "text_length", "token_count", "embedding_projection", "text", "escalated", "error", "error_code", "served_at_unix_ms", "tenant", "trace_id")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]

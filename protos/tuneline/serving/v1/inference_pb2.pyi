@@ -89,7 +89,7 @@ class AdapterSlot(_message.Message):
     def __init__(self, adapter_digest: _Optional[str] = ..., role: _Optional[str] = ..., traffic_percent: _Optional[int] = ..., deployment_id: _Optional[str] = ..., dataset_version: _Optional[str] = ..., eval_id: _Optional[str] = ...) -> None: ...
 
 class GoalDeployment(_message.Message):
-    __slots__ = ("goal", "goal_version", "state", "strategy", "slots", "step_index", "step_requests", "deployment_id")
+    __slots__ = ("goal", "goal_version", "state", "strategy", "slots", "step_index", "step_requests", "deployment_id", "held", "held_by")
     GOAL_FIELD_NUMBER: _ClassVar[int]
     GOAL_VERSION_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +98,8 @@ class GoalDeployment(_message.Message):
     STEP_INDEX_FIELD_NUMBER: _ClassVar[int]
     STEP_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
+    HELD_BY_FIELD_NUMBER: _ClassVar[int]
     goal: str
     goal_version: str
     state: str
@@ -106,7 +108,9 @@ class GoalDeployment(_message.Message):
     step_index: int
     step_requests: int
     deployment_id: str
-    def __init__(self, goal: _Optional[str] = ..., goal_version: _Optional[str] = ..., state: _Optional[str] = ..., strategy: _Optional[str] = ..., slots: _Optional[_Iterable[_Union[AdapterSlot, _Mapping]]] = ..., step_index: _Optional[int] = ..., step_requests: _Optional[int] = ..., deployment_id: _Optional[str] = ...) -> None: ...
+    held: bool
+    held_by: str
+    def __init__(self, goal: _Optional[str] = ..., goal_version: _Optional[str] = ..., state: _Optional[str] = ..., strategy: _Optional[str] = ..., slots: _Optional[_Iterable[_Union[AdapterSlot, _Mapping]]] = ..., step_index: _Optional[int] = ..., step_requests: _Optional[int] = ..., deployment_id: _Optional[str] = ..., held: _Optional[bool] = ..., held_by: _Optional[str] = ...) -> None: ...
 
 class ListDeploymentsResponse(_message.Message):
     __slots__ = ("deployments", "unlogged_predictions")
@@ -123,6 +127,26 @@ class RollbackRequest(_message.Message):
     goal: str
     reason: str
     def __init__(self, goal: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ReviewRequest(_message.Message):
+    __slots__ = ("goal", "adapter_digest", "reason")
+    GOAL_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    goal: str
+    adapter_digest: str
+    reason: str
+    def __init__(self, goal: _Optional[str] = ..., adapter_digest: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ReviewResponse(_message.Message):
+    __slots__ = ("deployment_id", "adapter_digest", "state")
+    DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    deployment_id: str
+    adapter_digest: str
+    state: str
+    def __init__(self, deployment_id: _Optional[str] = ..., adapter_digest: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
 
 class RollbackResponse(_message.Message):
     __slots__ = ("deployment_id", "rolled_back_digest", "restored_digest", "decision_to_zero_ms")

@@ -162,6 +162,26 @@ class AdminStub:
                 request_serializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.RollbackRequest.SerializeToString,
                 response_deserializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.RollbackResponse.FromString,
                 _registered_method=True)
+        self.Approve = channel.unary_unary(
+                '/tuneline.serving.v1.Admin/Approve',
+                request_serializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewRequest.SerializeToString,
+                response_deserializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewResponse.FromString,
+                _registered_method=True)
+        self.Reject = channel.unary_unary(
+                '/tuneline.serving.v1.Admin/Reject',
+                request_serializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewRequest.SerializeToString,
+                response_deserializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewResponse.FromString,
+                _registered_method=True)
+        self.Hold = channel.unary_unary(
+                '/tuneline.serving.v1.Admin/Hold',
+                request_serializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewRequest.SerializeToString,
+                response_deserializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewResponse.FromString,
+                _registered_method=True)
+        self.Resume = channel.unary_unary(
+                '/tuneline.serving.v1.Admin/Resume',
+                request_serializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewRequest.SerializeToString,
+                response_deserializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -179,6 +199,32 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Approve(self, request, context):
+        """The adapter waiting for approval (rollout.approval: required) starts its rollout, or never serves.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Reject(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Hold(self, request, context):
+        """The canary (or mirror) stays at its current step, guards still on, until Resume.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Resume(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -191,6 +237,26 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.Rollback,
                     request_deserializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.RollbackRequest.FromString,
                     response_serializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.RollbackResponse.SerializeToString,
+            ),
+            'Approve': grpc.unary_unary_rpc_method_handler(
+                    servicer.Approve,
+                    request_deserializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewRequest.FromString,
+                    response_serializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewResponse.SerializeToString,
+            ),
+            'Reject': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reject,
+                    request_deserializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewRequest.FromString,
+                    response_serializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewResponse.SerializeToString,
+            ),
+            'Hold': grpc.unary_unary_rpc_method_handler(
+                    servicer.Hold,
+                    request_deserializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewRequest.FromString,
+                    response_serializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewResponse.SerializeToString,
+            ),
+            'Resume': grpc.unary_unary_rpc_method_handler(
+                    servicer.Resume,
+                    request_deserializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewRequest.FromString,
+                    response_serializer=tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -247,6 +313,114 @@ class Admin:
             '/tuneline.serving.v1.Admin/Rollback',
             tuneline_dot_serving_dot_v1_dot_inference__pb2.RollbackRequest.SerializeToString,
             tuneline_dot_serving_dot_v1_dot_inference__pb2.RollbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Approve(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneline.serving.v1.Admin/Approve',
+            tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewRequest.SerializeToString,
+            tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneline.serving.v1.Admin/Reject',
+            tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewRequest.SerializeToString,
+            tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Hold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneline.serving.v1.Admin/Hold',
+            tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewRequest.SerializeToString,
+            tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Resume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneline.serving.v1.Admin/Resume',
+            tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewRequest.SerializeToString,
+            tuneline_dot_serving_dot_v1_dot_inference__pb2.ReviewResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -15,23 +15,15 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-import grpc
 import pytest
-import sqlalchemy as sa
 import yaml
-from confluent_kafka import Producer
 from tuneline.events.v1 import events_pb2 as ev
-from tuneline.serving.v1 import inference_pb2 as pb
-from tuneline.serving.v1 import inference_pb2_grpc as pb_grpc
 
-from services.deployer.handlers import REQUIRED_CRITERIA
 from services.kernel.blobs import BlobStore
-from services.kernel.events import Outgoing, Record, encode
+from services.kernel.events import Record
 from services.kernel.goal import Goal, parse_goal
-from services.kernel.goals import latest_goal
-from services.kernel.ids import uuid7
 from services.kernel.settings import REPO_ROOT, Settings
-from services.kernel.store import Store
+from tests.integration.deployer.serving.decisions import approval, goal_in_force, produce, record, served_by
 from tests.support import EventLog, free_ports, python, signed, signed_adapter, start_process, stop_process, wait_for
 
 pytestmark = [pytest.mark.integration]
@@ -45,51 +37,6 @@ def _goal(tiny_base: str, **policy: object) -> Goal:
     return parse_goal(data)
 
 
-def _approval(goal: Goal, adapter: ev.ArtifactRef, signature: ev.ArtifactRef | None = None) -> ev.EvalPassed:
-    criteria = [ev.Criterion(name=c, passed=True, computed=True) for c in REQUIRED_CRITERIA]
-    return ev.EvalPassed(outcome=ev.EvalOutcome(
-        eval_id=uuid7(), run_id=uuid7(), goal_name=goal.name, goal_version=goal.version, dataset_version="sha256:" + "d" * 64,
-        adapter=adapter, adapter_signature=signature, passed=True, criteria=criteria))
-
-
-def _produce(settings: Settings, records: list[Record]) -> None:
-    producer = Producer({"bootstrap.servers": settings.bootstrap})
-    for r in records:
-        producer.produce(r.topic, r.value, r.key, headers=list(r.headers))
-    assert producer.flush(30) == 0
-
-
-def _rec(settings: Settings, message: ev.EvalPassed | ev.GoalApplied | ev.RollbackRequested, subject: str) -> Record:
-    out = Outgoing(message, subject)
-    return encode(out, topic=settings.topic(out.event), source="evaluator/forger")
-
-
-def _goal_in_force(settings: Settings, name: str) -> str:
-    """The version of the goal the deployer's store holds ("" before one is applied)."""
-    if not (settings.state_dir / "stores" / "deployer.db").exists():
-        return ""
-    store = Store(settings.store_url_for("deployer"), "deployer")
-    try:
-        with store.session() as session:
-            goal = latest_goal(session, name)
-            return goal.version if goal else ""
-    except sa.exc.OperationalError:  # the tables are not there yet
-        return ""
-    finally:
-        store.dispose()
-
-
-def _predict_all(settings: Settings, goal: str, n: int) -> Counter[str]:
-    served: Counter[str] = Counter()
-    with grpc.insecure_channel(settings.deployer_address) as channel:
-        stub = pb_grpc.InferenceStub(channel)
-        for i in range(n):
-            reply = stub.Predict(pb.PredictRequest(goal=goal, text=f"I lost my card number {i}", request_id=uuid7()),
-                                 metadata=(("authorization", f"Bearer {settings.grpc_token}"),), timeout=30)
-            served[reply.adapter_digest] += 1
-    return served
-
-
 def test_forged_decisions_have_no_effect_under_load(settings: Settings, tiny_base: str, adapters: list[tuple[str, Path]],
                                                      tmp_path: Path) -> None:
     s = settings.replace(deployer_address=f"127.0.0.1:{free_ports()[0]}")
@@ -98,34 +45,34 @@ def test_forged_decisions_have_no_effect_under_load(settings: Settings, tiny_bas
     goal = _goal(tiny_base)
     started, letters = EventLog(s, "deployment.started"), EventLog(s, "deadletter")
     # The genuine decisions: the operator's goal, the evaluator's approval (signed as the services sign).
-    _produce(s, [signed(s, _rec(s, ev.GoalApplied(goal_name=goal.name, goal_version=goal.version,
+    produce(s, [signed(s, record(s, ev.GoalApplied(goal_name=goal.name, goal_version=goal.version,
                                                   goal_json=goal.canonical_json()), goal.name))])
     deployer = start_process(python("-c", RUN_DEPLOYER), s, tmp_path / "deployer.log", TUNELINE_BASE_MODEL=tiny_base)
     try:
         # Topics are consumed independently: the approval goes out once the goal is in force.
-        wait_for(lambda: _goal_in_force(s, goal.name), 180, "the deployer to apply the goal")
-        _produce(s, [signed(s, _rec(s, _approval(goal, genuine, genuine_sig), goal.name))])
+        wait_for(lambda: goal_in_force(s, goal.name), 180, "the deployer to apply the goal")
+        produce(s, [signed(s, record(s, approval(goal, genuine, genuine_sig), goal.name))])
         started.wait(1, 180, where=lambda e: e.message.adapter.digest == genuine.digest)
-        wait_for(lambda: _predict_all(s, goal.name, 1) == Counter({genuine.digest: 1}), 60, "the champion serving")
+        wait_for(lambda: served_by(s, goal.name, 1) == Counter({genuine.digest: 1}), 60, "the champion serving")
 
-        real = signed(s, _rec(s, _approval(goal, other, other_sig), goal.name))
-        swapped = Record(real.topic, real.key, _approval(goal, failed).SerializeToString(), real.headers)
+        real = signed(s, record(s, approval(goal, other, other_sig), goal.name))
+        swapped = Record(real.topic, real.key, approval(goal, failed).SerializeToString(), real.headers)
         replayed = Record(real.topic, b"another-goal",
                           real.value, [(k, b"another-goal" if k == "ce_subject" else v) for k, v in real.headers])
-        unsigned = _rec(s, _approval(goal, other), goal.name)
-        rollback = _rec(s, ev.RollbackRequested(goal_name=goal.name, adapter_digest=genuine.digest, reason="forged"), goal.name)
+        unsigned = record(s, approval(goal, other), goal.name)
+        rollback = record(s, ev.RollbackRequested(goal_name=goal.name, adapter_digest=genuine.digest, reason="forged"), goal.name)
         looser = _goal(tiny_base, escalate_below_confidence=0.99)
-        regoal = _rec(s, ev.GoalApplied(goal_name=goal.name, goal_version=looser.version, goal_json=looser.canonical_json()),
+        regoal = record(s, ev.GoalApplied(goal_name=goal.name, goal_version=looser.version, goal_json=looser.canonical_json()),
                       goal.name)
         # Approved by the evaluator (event signature valid), but not the trainer's adapters as they are.
-        no_artifact_signature = signed(s, _rec(s, _approval(goal, other), goal.name))
-        wrong_artifact_signature = signed(s, _rec(s, _approval(goal, failed, other_sig), goal.name))
-        _produce(s, [unsigned, swapped, replayed, rollback, regoal, no_artifact_signature, wrong_artifact_signature])
+        no_artifact_signature = signed(s, record(s, approval(goal, other), goal.name))
+        wrong_artifact_signature = signed(s, record(s, approval(goal, failed, other_sig), goal.name))
+        produce(s, [unsigned, swapped, replayed, rollback, regoal, no_artifact_signature, wrong_artifact_signature])
 
         found = letters.wait(7, 120)
-        served = _predict_all(s, goal.name, 1000)
+        served = served_by(s, goal.name, 1000)
         letters.poll(2.0)
-        in_force = _goal_in_force(s, goal.name)
+        in_force = goal_in_force(s, goal.name)
     finally:
         stop_process(deployer)
     assert served == Counter({genuine.digest: 1000}), "only the genuinely approved adapter answers"

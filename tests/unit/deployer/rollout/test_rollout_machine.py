@@ -9,18 +9,25 @@ import pytest
 from services.deployer.domain.rollout import (
     Adapter,
     Advanced,
+    Held,
+    Pending,
     Plan,
     Policy,
     Promoted,
+    Resumed,
+    Reviewed,
     RolledBack,
     Rollout,
     Started,
     StepStats,
     Transition,
     Unload,
+    hold,
     judge,
     offer,
     release_previous,
+    resume,
+    review,
     rollback,
 )
 from services.kernel.errors import IllegalTransition
@@ -28,7 +35,7 @@ from services.kernel.errors import IllegalTransition
 CANARY = Plan(strategy="canary", steps=(10, 50, 100), min_requests_per_step=100, min_step_seconds=5,
               max_step_seconds=600, error_rate=0.02, latency_p99_ms=100, recent_promotion_seconds=60)
 BLUE_GREEN = CANARY.replace(strategy="blue-green", min_agreement=0.9)
-D = TypeVar("D", Started, Advanced, Promoted, RolledBack, Unload)
+D = TypeVar("D", Started, Advanced, Promoted, RolledBack, Pending, Reviewed, Held, Resumed, Unload)
 
 
 def adapter(n: int) -> Adapter:
@@ -209,3 +216,99 @@ def test_the_100_step_is_the_promotion_unless_it_is_the_only_step() -> None:
     assert r.state == "canary" and r.candidate_percent == 100
     t = judged(r, ok(100), now=5)
     assert t.rollout.state == "promoted" and [s.percent for s in nth(t, 0, Promoted).steps] == [100]
+
+
+# ---------------------------------------------------------------- approval (rollout.approval: required)
+APPROVED = CANARY.replace(approval=True)
+
+
+def test_with_approval_required_an_offer_waits_and_takes_no_traffic():
+    r = champion_only()
+    t = offer(r, adapter(2), APPROVED, Policy(), now=10)
+    assert kinds(t) == ["Pending"] and nth(t, 0, Pending).adapter.digest == adapter(2).digest
+    assert t.rollout.state == "pending_approval" and t.rollout.candidate_percent == 0 and not t.rollout.in_progress
+    assert judge(t.rollout, ok(10_000), now=10_000) is None, "traffic numbers never move a waiting adapter"
+    assert adapter(2).digest in t.rollout.loaded(), "loaded (verified at admission) so that approval is instant"
+
+
+def test_approval_starts_the_canary_and_names_who_approved():
+    waiting = offer(champion_only(), adapter(2), APPROVED, Policy(), now=10).rollout
+    t = review(waiting, adapter(2).digest, True, "oncall-approver", "looked at the eval report", now=50)
+    assert kinds(t) == ["Reviewed", "Started"]
+    assert nth(t, 0, Reviewed).by == "oncall-approver" and nth(t, 0, Reviewed).approved
+    assert t.rollout.state == "canary" and t.rollout.candidate_percent == 10 and t.rollout.step_started_at == 50
+
+
+def test_the_first_model_of_a_goal_waits_too_and_becomes_champion_once_approved():
+    waiting = offer(Rollout(goal="g"), adapter(1), APPROVED, Policy(), now=0).rollout
+    assert waiting.champion is None and waiting.pending
+    t = review(waiting, "", True, "ops", "", now=5)
+    assert kinds(t) == ["Reviewed", "Started", "Promoted"] and t.rollout.champion == adapter(1)
+
+
+def test_a_rejected_adapter_is_unloaded_and_never_offered_again():
+    waiting = offer(champion_only(), adapter(2), APPROVED, Policy(), now=10).rollout
+    t = review(waiting, adapter(2).digest, False, "ops", "too many escalations", now=20)
+    assert kinds(t) == ["Reviewed", "Unload"] and not nth(t, 0, Reviewed).approved
+    assert t.rollout.state == "rejected" and t.rollout.champion == adapter(1) and t.rollout.candidate is None
+    with pytest.raises(IllegalTransition, match="rolled back"):
+        offer(t.rollout, adapter(2), APPROVED, Policy(), now=30)
+
+
+def test_review_refuses_another_digest_or_a_goal_with_nothing_waiting():
+    waiting = offer(champion_only(), adapter(2), APPROVED, Policy(), now=10).rollout
+    with pytest.raises(IllegalTransition, match="not waiting for approval"):
+        review(waiting, adapter(3).digest, True, "ops", "", now=20)
+    with pytest.raises(IllegalTransition, match="not waiting for approval"):
+        review(champion_only(), "", True, "ops", "", now=20)
+
+
+def test_a_newer_adapter_supersedes_the_waiting_one_as_a_rejection_by_the_deployer():
+    waiting = offer(champion_only(), adapter(2), APPROVED, Policy(), now=10).rollout
+    t = offer(waiting, adapter(3), APPROVED, Policy(), now=20)
+    assert kinds(t) == ["Reviewed", "Unload", "Pending"]
+    assert nth(t, 0, Reviewed).by == "deployer" and "superseded" in nth(t, 0, Reviewed).reason
+    assert t.rollout.candidate == adapter(3) and adapter(2).digest in t.rollout.retired
+
+
+# ---------------------------------------------------------------- hold / resume
+def canary_at(now: float = 0) -> Rollout:
+    return offer(champion_only(), adapter(2), CANARY, Policy(), now=now).rollout
+
+
+def test_a_held_canary_neither_advances_nor_times_out_and_keeps_its_share():
+    t = hold(canary_at(), "", "oncall", "waiting for the data team", now=1)
+    assert kinds(t) == ["Held"] and nth(t, 0, Held).percent == 10 and nth(t, 0, Held).by == "oncall"
+    held = t.rollout
+    assert held.held and held.candidate_percent == 10
+    assert judge(held, ok(1000), now=100) is None, "enough requests do not advance a held step"
+    assert judge(held, ok(0), now=10_000) is None, "a held step does not time out"
+
+
+def test_a_held_canary_still_rolls_back_on_a_breach():
+    held = hold(canary_at(), "", "oncall", "", now=1).rollout
+    t = judged(held, StepStats(requests=100, errors=50), now=2)
+    assert kinds(t) == ["RolledBack", "Unload"] and nth(t, 0, RolledBack).trigger == "error_rate"
+    assert not t.rollout.held, "a rolled-back rollout is no longer held"
+
+
+def test_resume_restarts_the_steps_clock_and_the_step_then_advances():
+    held = hold(canary_at(), "", "oncall", "", now=1).rollout
+    t = resume(held, adapter(2).digest, "oncall", "data team said go", now=40)
+    assert kinds(t) == ["Resumed"] and nth(t, 0, Resumed).held_seconds == 39
+    r = t.rollout
+    assert not r.held and r.step_started_at == 40
+    assert judge(r, ok(1000), now=42) is None, "min_step_seconds counts again from the resume"
+    assert kinds(judged(r, ok(1000), now=45)) == ["Advanced"]
+
+
+def test_hold_and_resume_refuse_what_cannot_be_held():
+    with pytest.raises(IllegalTransition, match="only a canary or mirror"):
+        hold(champion_only(), "", "oncall", "", now=1)
+    with pytest.raises(IllegalTransition, match="not held"):
+        resume(canary_at(), "", "oncall", "", now=1)
+    held = hold(canary_at(), "", "oncall", "", now=1).rollout
+    with pytest.raises(IllegalTransition, match="already held"):
+        hold(held, "", "other", "", now=2)
+    with pytest.raises(IllegalTransition, match="cannot resume"):
+        resume(held, adapter(9).digest, "oncall", "", now=3)
