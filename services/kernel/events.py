@@ -42,6 +42,7 @@ EVENT_TYPES: dict[str, type[Message]] = {
     "inference.logged": ev.InferenceLogged,
     "drift.detected": ev.DriftDetected,
     "rollback.requested": ev.RollbackRequested,
+    "feedback.recorded": ev.FeedbackRecorded,
     "alert.raised": ev.AlertRaised,
     "retention.applied": ev.RetentionApplied,
     DEADLETTER: ev.DeadLetter,

@@ -203,7 +203,19 @@ class RolloutSpec(_OptionalSection):
         return v
 
 
-class RollbackSpec(_Strict):
+class AccuracyDropSpec(_Strict):
+    """Roll back when live accuracy (from feedback.recorded) falls significantly below the evaluated one."""
+
+    # The drop tolerated: a window is breached when its accuracy is significantly below
+    # (evaluated accuracy - max_drop), by a one-sided exact binomial test at `alpha`.
+    max_drop: float = Field(0.05, gt=0.0, lt=1.0)
+    min_samples: int = Field(200, ge=20)   # predictions with ground truth per window
+    alpha: float = Field(0.01, gt=0.0, le=0.2)
+
+
+class RollbackSpec(_OptionalSection):
+    _OMIT_WHEN_UNSET = ("accuracy_drop",)
+
     error_rate: float = Field(0.02, ge=0.0, le=1.0)
     latency_p99_ms: float = Field(100, gt=0)
     drift_share: float = Field(0.5, gt=0.0, le=1.0)
@@ -211,6 +223,7 @@ class RollbackSpec(_Strict):
     window_size: int = Field(500, ge=20)
     cooldown_seconds: float = Field(300, ge=0)
     recent_promotion_seconds: float = Field(3600, ge=0)
+    accuracy_drop: AccuracyDropSpec | None = None
 
 
 class Goal(_Strict):

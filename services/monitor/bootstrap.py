@@ -6,12 +6,13 @@ import functools
 
 from services.kernel.blobs import BlobStore
 from services.kernel.bus.consumer import Handler, Subscription
-from services.kernel.events import EVENT_TYPES
+from services.kernel.events import EVENT_TYPES, Outgoing
 from services.kernel.jobs import JobRunner
 from services.kernel.runtime import ServiceRuntime
 from services.kernel.store import Store
-from services.monitor import alerting, audit, handlers, instruments
+from services.monitor import alerting, audit, feedback, handlers, instruments
 from services.monitor.adapters.evidently_report import render_drift_html
+from services.monitor.domain import alerts
 from services.monitor.entrypoints.grpc_server import QueryServer, QueryServicer
 from services.monitor.entrypoints.head_exporter import head_exporter
 from services.monitor.lineage import Lineage
@@ -39,9 +40,15 @@ def subscriptions(settings: MonitorSettings, deps: WindowDeps) -> list[Subscript
                                   "inference.logged": functools.partial(handlers.on_inference_logged, deps=deps),
                                   "dataset.rejected": handlers.on_dataset_rejected, "run.finished": handlers.on_run_finished,
                                   "deadletter": handlers.on_dead_letter,
+                                  "feedback.recorded": feedback.on_feedback_recorded,
                                   "alert.raised": functools.partial(alerting.on_alert_raised, sinks=sinks)}
     return subs + [Subscription(event=e, handler=h, consumer=MONITOR, batch_size=batch if e == "inference.logged" else 1)
                    for e, h in routes.items()]
+
+
+def feedback_alert(alert: alerts.Alert, source_id: str, subject: str) -> Outgoing:
+    """The alert.raised of an accuracy incident (caused by the feedback that closed its window)."""
+    return handlers.alert_from(alert, source_id, "feedback.recorded", subject, "")
 
 
 def build(settings: MonitorSettings) -> ServiceRuntime:
@@ -55,7 +62,8 @@ def build(settings: MonitorSettings) -> ServiceRuntime:
     server = QueryServer(settings, QueryServicer(settings, store, Lineage(store, blobs)))
     exporter = head_exporter(store, audit.head_file(settings.state_dir), settings.monitor_head_export_s)
     sweeper = retention_sweeper(store, settings.monitor_retention_sweep_s)
+    matcher = feedback.feedback_matcher(store, settings.monitor_feedback_every_s, feedback_alert)
     sender = alerting.AlertSender(store, retry_cap_s=settings.monitor_alert_retry_cap_s, give_up_s=settings.monitor_alert_give_up_s)
     gauges = instruments.MonitorGauges(settings, store, settings.monitor_lag_every_s, settings.monitor_verify_every_s)
     return ServiceRuntime("monitor", settings, store, subscriptions(settings, deps), job_runners=runners,
-                          background=[server, exporter, sweeper, sender, gauges])
+                          background=[server, exporter, sweeper, matcher, sender, gauges])

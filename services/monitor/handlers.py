@@ -15,7 +15,7 @@ from tuneline.events.v1 import events_pb2 as ev
 
 from services.kernel.events import Incoming, Outgoing
 from services.kernel.goals import apply_goal
-from services.monitor import audit, retention
+from services.monitor import audit, feedback, retention
 from services.monitor.domain.alerts import Alert
 from services.monitor.store import DeploymentRow, ReferenceRow
 from services.monitor.windows import WindowDeps, add_to_window
@@ -61,8 +61,9 @@ def on_goal_applied(inc: Incoming[ev.GoalApplied], session: Session) -> list[Out
 
 
 def on_eval_passed(inc: Incoming[ev.EvalPassed], session: Session) -> list[Outgoing]:
-    """Remember an approved adapter's reference profile."""
+    """Remember an approved adapter's reference profile and its evaluated accuracy."""
     o = inc.message.outcome
+    feedback.on_eval_passed(o, session)
     ref = o.reference.table
     if not ref.digest:
         log.warning("eval %s passed adapter %s without a reference profile: no drift checks", o.eval_id, o.adapter.digest)

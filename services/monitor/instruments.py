@@ -54,6 +54,34 @@ def window_judged(session: Session, goal: str, adapter: str, drifted: bool, shar
     sa.event.listen(session, "after_commit", committed, once=True)
 
 
+FEEDBACK = meter().create_counter("tuneline.feedback.joined", unit="{feedback}",
+                                  description="feedback.recorded joined to its prediction (counted once the join commits)")
+_accuracy: dict[tuple[str, str], tuple[float, float]] = {}
+
+
+def _live(which: int) -> list[tuple[float, Attributes]]:
+    with _lock:
+        return [(pair[which], {"goal": goal, "adapter": short_digest(adapter)}) for (goal, adapter), pair in _accuracy.items()]
+
+
+ACCURACY = GaugeSet("tuneline.live.accuracy", "1", "Accuracy of the last closed window of ground truth of a goal's adapter")
+ACCURACY.add(lambda: _live(0))
+CALIBRATION = GaugeSet("tuneline.live.calibration_error", "1",
+                       "Expected calibration error (10 bins) of the last closed window of ground truth of a goal's adapter")
+CALIBRATION.add(lambda: _live(1))
+
+
+def feedback_joined(joined: int) -> None:
+    """Count feedback the matcher joined, in a transaction that committed."""
+    FEEDBACK.add(joined)
+
+
+def accuracy_window(goal: str, adapter: str, accuracy: float, ece: float) -> None:
+    """Remember the last committed window's accuracy and calibration for the gauges."""
+    with _lock:
+        _accuracy[(goal, adapter)] = (accuracy, ece)
+
+
 class MonitorGauges:
     """Computes consumer lag and verifies the ledger in the background; the gauges export the last results."""
 

@@ -107,6 +107,10 @@ class Lineage:
                 steps.append(_step("prediction", row, f"{m.label} ({m.confidence:.2f}) by {m.variant}",
                                    {"adapter": m.adapter_digest, "deployment": m.deployment_id, "goal": m.goal_name,
                                     "latency_ms": f"{m.latency_ms:.1f}"}, []))
+            elif name == "feedback.recorded":  # the ground truth that came back for the prediction
+                f = cast(ev.FeedbackRecorded, message)
+                steps.append(_step("feedback", row, f"true label {f.label or f.reference} ({f.source})",
+                                   {"recorded_by": f.recorded_by, "feedback_id": f.feedback_id, "note": f.note}, []))
         if adapter:
             steps = self._adapter_steps(adapter, problems) + steps
             run = run or next((s.facts["run_id"] for s in steps if s.stage == "evaluation" and "run_id" in s.facts), "")

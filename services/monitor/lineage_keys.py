@@ -37,6 +37,7 @@ _KEYS: dict[str, KeysOf] = {
     "deployment.started": _of(ev.DeploymentStarted, lambda m: [("deployment", m.deployment_id), ("adapter", m.adapter.digest)]),
     "deployment.promoted": _of(ev.DeploymentPromoted, lambda m: [("deployment", m.deployment_id), ("adapter", m.adapter.digest)]),
     "deployment.rolled_back": _of(ev.DeploymentRolledBack, lambda m: [("deployment", m.deployment_id), ("adapter", m.adapter_digest)]),
+    "feedback.recorded": _of(ev.FeedbackRecorded, lambda m: [("request", m.request_id)]),
     "deployment.approved": _of(ev.DeploymentApproved, lambda m: [("deployment", m.deployment_id), ("adapter", m.adapter.digest)]),
     "deployment.rejected": _of(ev.DeploymentRejected, lambda m: [("deployment", m.deployment_id), ("adapter", m.adapter.digest)]),
     "deployment.held": _of(ev.DeploymentHeld, lambda m: [("deployment", m.deployment_id), ("adapter", m.adapter.digest)]),

@@ -25,5 +25,7 @@ class MonitorSettings(Settings):
     # Metrics: how often consumer lag is read and the whole ledger re-verified (services.monitor.instruments).
     monitor_lag_every_s: float = Field(15.0, gt=0)
     monitor_verify_every_s: float = Field(60.0, gt=0)
+    # How often stored feedback is joined to its predictions and accuracy windows judged (services.monitor.feedback).
+    monitor_feedback_every_s: float = Field(1.0, gt=0)
     # One transaction per this many events for the ledger and inference consumers (K1).
     monitor_batch_size: int = 500

@@ -154,5 +154,63 @@ class AlertDeliveryRow(Base):
     last_error: Mapped[str] = mapped_column(sa.Text, default="")
 
 
+class EvaluatedRow(Base):
+    """An approved adapter's evaluated accuracy (from eval.passed): what live accuracy is compared with."""
+
+    __tablename__ = "monitor_evaluated"
+    adapter_digest: Mapped[str] = mapped_column(sa.String(71), primary_key=True)
+    goal_name: Mapped[str] = mapped_column(sa.String(100))
+    eval_id: Mapped[str] = mapped_column(sa.String(64))
+    accuracy: Mapped[float] = mapped_column(sa.Float)
+
+
+class FeedbackRow(Base):
+    """One feedback.recorded, until and after it is joined to its prediction (services.monitor.feedback)."""
+
+    __tablename__ = "monitor_feedback"
+    __table_args__ = (sa.Index("ix_monitor_feedback_unmatched", "matched_ms", "received_ms"),
+                      sa.Index("ix_monitor_feedback_window", "goal_name", "adapter_digest", "window_index"))
+    feedback_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    request_id: Mapped[str] = mapped_column(sa.String(200), index=True)
+    goal_name: Mapped[str] = mapped_column(sa.String(100))
+    label: Mapped[str] = mapped_column(sa.Text)
+    source: Mapped[str] = mapped_column(sa.String(40))
+    received_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    matched_ms: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+    adapter_digest: Mapped[str] = mapped_column(sa.String(71), default="")
+    correct: Mapped[bool | None] = mapped_column(sa.Boolean, nullable=True)
+    confidence: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    window_index: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    problem: Mapped[str] = mapped_column(sa.Text, default="")  # why it joins no prediction (kept, not counted)
+
+
+class AccuracyStateRow(Base):
+    """Per goal and adapter: joined feedback waiting for its window, windows closed, an open accuracy breach."""
+
+    __tablename__ = "monitor_accuracy_state"
+    goal_name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    adapter_digest: Mapped[str] = mapped_column(sa.String(71), primary_key=True)
+    pending: Mapped[int] = mapped_column(sa.Integer, default=0)
+    windows: Mapped[int] = mapped_column(sa.Integer, default=0)
+    incident_id: Mapped[str] = mapped_column(sa.String(64), default="")
+
+
+class AccuracyWindowRow(Base):
+    """A closed window of live accuracy: predictions with ground truth, accuracy, calibration, the test."""
+
+    __tablename__ = "monitor_accuracy_windows"
+    goal_name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    adapter_digest: Mapped[str] = mapped_column(sa.String(71), primary_key=True)
+    index: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    samples: Mapped[int] = mapped_column(sa.Integer)
+    correct: Mapped[int] = mapped_column(sa.Integer)
+    accuracy: Mapped[float] = mapped_column(sa.Float)
+    evaluated: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    p_value: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    ece: Mapped[float] = mapped_column(sa.Float)
+    breached: Mapped[bool] = mapped_column(sa.Boolean)
+    closed_ms: Mapped[int] = mapped_column(sa.BigInteger)
+
+
 # The alembic revisions of these tables (docs/migrations.md).
 MIGRATIONS = Path(__file__).with_name("migrations")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, cast
 
 import pandas as pd
@@ -134,7 +134,8 @@ def _judge(inc: Incoming[ev.InferenceLogged], session: Session, deps: WindowDeps
            auto: bool, ref_row: ReferenceRow | None) -> list[Outgoing | alerts.Alert]:
     rows = _take_window(session, state, spec.window_size)
     health = alerts.serving_health([r.error for r in rows], [r.latency_ms for r in rows], spec.error_rate, spec.latency_p99_ms)
-    out: list[Outgoing | alerts.Alert] = list(_breaches(session, state, health, spec))
+    now_ms = max(r.served_at_ms for r in rows)
+    out: list[Outgoing | alerts.Alert] = list(_breaches(inc, session, state, health, spec, auto, now_ms))
     window = _frame(rows)
     if ref_row is None or len(window) < 20:
         state.windows += 1
@@ -166,11 +167,18 @@ def _judge(inc: Incoming[ev.InferenceLogged], session: Session, deps: WindowDeps
     return out
 
 
-def _breaches(session: Session, state: DriftStateRow, health: alerts.ServingHealth, spec: RollbackSpec) -> list[alerts.Alert]:
+def _breaches(inc: Incoming[ev.InferenceLogged], session: Session, state: DriftStateRow, health: alerts.ServingHealth,
+              spec: RollbackSpec, auto: bool, now_ms: int) -> list[Outgoing | alerts.Alert]:
     breached = health.error_breach or health.latency_breach
-    # One alert per breach episode: alert when it starts, stay quiet until a healthy window ends it.
+    # One alert per breach episode: alert when it starts, stay quiet until a healthy window ends it. A
+    # breach on a canary or a recently promoted champion also asks for a rollback, as drift does.
     found = alerts.breach_alerts(state.goal_name, state.adapter_digest, health, spec.error_rate, spec.latency_p99_ms)
-    out = found if breached and not state.breach_open else []
+    out: list[Outgoing | alerts.Alert] = []
+    if breached and not state.breach_open:
+        what = " and ".join(a.kind.replace("_", " ") for a in found)
+        numbers = {"error_rate": health.error_rate, "latency_p99_ms": health.latency_p99_ms, "requests": float(health.requests)}
+        asked = rollback_for(session, state.goal_name, state.adapter_digest, inc.message, spec, auto, now_ms, what, numbers)
+        out += [*asked.requests, *(replace(a, details=f"{a.details}; {asked.reason}") for a in found)]
     if state.breach_open and not breached and not _others_open(session, state, DriftStateRow.breach_open.is_(True)):
         out.append(alerts.Alert("serving_recovered", "info", state.goal_name,
                                 f"errors and latency back within limits on adapter {state.adapter_digest[:19]}",
@@ -212,10 +220,8 @@ class OpenedIncident:
 
 def _decide(inc: Incoming[ev.InferenceLogged], session: Session, state: DriftStateRow, spec: RollbackSpec, auto: bool,
             verdict: WindowVerdict, verdict_ref: ev.ArtifactRef, rows: list[WindowRow]) -> OpenedIncident | None:
-    dep_row = session.get(DeploymentRow, (state.goal_name, state.adapter_digest))
-    deployment = _deployment(dep_row, inc.message)
-    last_requested = sa.select(sa.func.max(RollbackRow.requested_at_ms)).where(RollbackRow.goal_name == state.goal_name)
-    last = session.execute(last_requested).scalar() or 0
+    deployment = _deployment(session.get(DeploymentRow, (state.goal_name, state.adapter_digest)), inc.message)
+    last = _last_rollback_ms(session, state.goal_name)
     policy = incidents.RollbackPolicy(spec.drift_windows, spec.cooldown_seconds, spec.recent_promotion_seconds, auto)
     now_ms = max(r.served_at_ms for r in rows)
     before = incidents.DriftState(state.consecutive, state.incident_id, state.windows)
@@ -234,13 +240,45 @@ def _decide(inc: Incoming[ev.InferenceLogged], session: Session, state: DriftSta
     return _incident_events(session, state, verdict, verdict_ref, decision, deployment, now_ms)
 
 
-def _deployment(row: DeploymentRow | None, m: ev.InferenceLogged) -> incidents.Deployment | None:
+def _deployment(row: DeploymentRow | None, m: ev.InferenceLogged | None) -> incidents.Deployment | None:
     if row is not None:
         # The store holds only the roles handlers._set_role writes (canary, champion, retired).
         return incidents.Deployment(row.deployment_id, row.adapter_digest, cast(incidents.Role, row.role), row.promoted_at_ms)
-    if m.variant == "canary":  # no deployment event seen (yet): trust the serving variant
+    if m is not None and m.variant == "canary":  # no deployment event seen (yet): trust the serving variant
         return incidents.Deployment(m.deployment_id, m.adapter_digest, "canary")
     return None
+
+
+@dataclass(frozen=True)
+class RollbackAsked:
+    """What an incident on an adapter decided: the rollback request (none when a person decides) and why."""
+
+    requests: list[Outgoing]
+    reason: str
+    incident_id: str
+
+
+def rollback_for(session: Session, goal: str, adapter: str, logged: ev.InferenceLogged | None, spec: RollbackSpec, auto: bool,
+                 now_ms: int, what: str, numbers: dict[str, float]) -> RollbackAsked:
+    """The rollback request for an incident (`what`: an error-rate or latency breach, an accuracy drop) on
+    an adapter, when the adapter is a canary or a recently promoted champion, the goal allows it and the
+    goal's cooldown has passed; else no request, and the reason a person decides (incidents.rollback_or_escalate)."""
+    deployment = _deployment(session.get(DeploymentRow, (goal, adapter)), logged)
+    policy = incidents.RollbackPolicy(spec.drift_windows, spec.cooldown_seconds, spec.recent_promotion_seconds, auto)
+    action, reason = incidents.rollback_or_escalate(policy, deployment, now_ms, _last_rollback_ms(session, goal), what)
+    incident_id = uuid7()
+    if action != "rollback":
+        return RollbackAsked([], f"a person decides: {reason}", incident_id)
+    dep_id = deployment.deployment_id if deployment else ""
+    session.add(RollbackRow(incident_id=incident_id, goal_name=goal, adapter_digest=adapter, requested_at_ms=now_ms))
+    request = ev.RollbackRequested(goal_name=goal, adapter_digest=adapter, deployment_id=dep_id, reason=reason,
+                                   incident_id=incident_id, requested_by="monitor", numbers=numbers)
+    return RollbackAsked([Outgoing(request, goal)], f"rollback requested: {reason}", incident_id)
+
+
+def _last_rollback_ms(session: Session, goal: str) -> int:
+    last = sa.select(sa.func.max(RollbackRow.requested_at_ms)).where(RollbackRow.goal_name == goal)
+    return session.execute(last).scalar() or 0
 
 
 def _incident_events(session: Session, state: DriftStateRow, verdict: WindowVerdict, verdict_ref: ev.ArtifactRef,

@@ -63,7 +63,7 @@ ACCESS: dict[str, Access] = {
                       reads=tuple(EVENT_TYPES), describes_groups=True),
     # The CLI and the demo: goals, published datasets, retraining and rollbacks that people ask for;
     # every event but the predictions' log for watching, and its services' groups' offsets for lag.
-    "operator": Access(writes=("goal.applied", "dataset.published", "run.requested", "rollback.requested"),
+    "operator": Access(writes=("goal.applied", "dataset.published", "run.requested", "rollback.requested", "feedback.recorded"),
                        reads=tuple(e for e in EVENT_TYPES if e != "inference.logged"), consumer_group=False,
                        describes_groups=True),
 }

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-ONGOING = frozenset({"drift", "error_rate", "latency"})
+ONGOING = frozenset({"drift", "error_rate", "latency", "accuracy"})
 Status = Literal["firing", "resolved"]
 NEVER = "0001-01-01T00:00:00Z"  # Alertmanager's "no end time"
 _SLACK_MARK = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
@@ -57,7 +57,7 @@ def is_ongoing(kind: str) -> bool:
     return kind in ONGOING
 
 
-CLEARS = {"drift_cleared": ("drift",), "serving_recovered": ("error_rate", "latency")}
+CLEARS = {"drift_cleared": ("drift",), "serving_recovered": ("error_rate", "latency"), "accuracy_recovered": ("accuracy",)}
 
 
 def resolved_by(kind: str, goal: str) -> list[str] | None:

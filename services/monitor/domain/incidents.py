@@ -68,15 +68,17 @@ def decide(
     if state.incident_id:
         return Decision(state, False, "none", f"incident {state.incident_id} already open")
     state = replace(state, incident_id=new_incident_id)
-    action, reason = _rollback_or_escalate(policy, deployment, now_ms, last_rollback_ms)
+    action, reason = rollback_or_escalate(policy, deployment, now_ms, last_rollback_ms)
     return Decision(state, True, action, reason)
 
 
-def _rollback_or_escalate(
-    policy: RollbackPolicy, deployment: Deployment | None, now_ms: int, last_rollback_ms: int
+def rollback_or_escalate(
+    policy: RollbackPolicy, deployment: Deployment | None, now_ms: int, last_rollback_ms: int, what: str = "drift"
 ) -> tuple[Action, str]:
+    """Whether an incident (drift, an error-rate, latency or accuracy breach) on this adapter asks for a
+    rollback, or a person decides: the same rule for every condition."""
     if deployment is None or deployment.role not in ("canary", "champion"):
-        return "escalate", "the drifting adapter is not a known live deployment"
+        return "escalate", f"the adapter with {what} is not a known live deployment"
     recent = (now_ms - deployment.promoted_at_ms) <= policy.recent_promotion_seconds * 1000
     if deployment.role == "champion" and not recent:
         return "escalate", "the champion was promoted long ago: a person decides"
@@ -84,5 +86,5 @@ def _rollback_or_escalate(
         return "escalate", "the goal's policy does not allow automatic rollback"
     if last_rollback_ms and now_ms - last_rollback_ms < policy.cooldown_seconds * 1000:
         return "escalate", "a rollback was requested within the cooldown"
-    what = "canary" if deployment.role == "canary" else "recently promoted champion"
-    return "rollback", f"drift on the {what}"
+    role = "canary" if deployment.role == "canary" else "recently promoted champion"
+    return "rollback", f"{what} on the {role}"

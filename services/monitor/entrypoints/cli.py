@@ -1,4 +1,5 @@
-"""`tuneline monitor run`, `tuneline audit verify|head`, `tuneline lineage ID`, `tuneline alerts`, `tuneline drift GOAL`.
+"""`tuneline monitor run`, `tuneline audit verify|head`, `tuneline lineage ID`, `tuneline alerts`, `tuneline drift GOAL`,
+`tuneline feedback` (services.monitor.entrypoints.feedback_cli).
 
 The user commands talk gRPC to the monitor's Query service (settings.monitor_address, bearer token),
 so they work against a remote deployment too.
@@ -18,6 +19,7 @@ from tuneline.monitor.v1 import query_pb2_grpc as q_grpc
 
 from services.kernel import grpc_tls
 from services.kernel.errors import ConfigError, IntegrityError, NotFound, TransientError, TunelineError
+from services.monitor.entrypoints import feedback_cli
 
 console = Console()
 T = TypeVar("T")
@@ -148,7 +150,7 @@ def _export_drift_report(goal: str, rendered: list[q.DriftWindow], show: bool) -
 
 
 def register(app: typer.Typer) -> None:
-    """Add `monitor run`, `audit verify|head`, `lineage`, `alerts` and `drift`."""
+    """Add `monitor run`, `audit verify|head`, `lineage`, `alerts`, `drift` and `feedback`."""
     monitor = typer.Typer(help="The monitor: ledger, drift, alerts, lineage.", no_args_is_help=True)
     monitor.command("run")(run)
     app.add_typer(monitor, name="monitor")
@@ -159,3 +161,4 @@ def register(app: typer.Typer) -> None:
     app.command("lineage")(lineage)
     app.command("alerts")(alerts)
     app.command("drift")(drift)
+    app.command("feedback")(feedback_cli.feedback)

@@ -51,7 +51,9 @@ def _chain(store, blobs, make):
             ev.EvalPassed(outcome=ev.EvalOutcome(eval_id="eval-1", run_id="run-1", passed=True, report_html=report,
                                                  adapter=ev.ArtifactRef(digest=adapter))),
             ev.DeploymentStarted(deployment_id="dep-1", goal_name="banking77", adapter=ev.ArtifactRef(digest=adapter)),
-            ev.InferenceLogged(request_id="req-1", adapter_digest=adapter, label="card_arrival", confidence=0.9)]
+            ev.InferenceLogged(request_id="req-1", adapter_digest=adapter, label="card_arrival", confidence=0.9),
+            ev.FeedbackRecorded(feedback_id="fb-1", request_id="req-1", label="card_arrival", source="human_review",
+                                recorded_by="support-review")]
     with store.session() as s:
         for inc in [published] + [make(m) for m in msgs]:
             audit.append_event(inc, s)
@@ -67,7 +69,8 @@ def test_lineage_of_a_request_reaches_the_publication_and_verifies(served, make_
     settings, store, blobs = served
     _chain(store, blobs, make_incoming)
     r = _lineage(settings, "req-1")
-    assert [s.stage for s in r.steps] == ["published", "registered", "run", "evaluation", "deployment", "prediction"]
+    assert [s.stage for s in r.steps] == ["published", "registered", "run", "evaluation", "deployment", "prediction", "feedback"]
+    assert r.steps[-1].facts["recorded_by"] == "support-review", "the ground truth that came back is on the chain"
     assert r.complete and r.verified and not r.problems
     assert r.steps[0].facts["publisher"] == "data-team"
 
@@ -121,7 +124,7 @@ def test_cli_audit_verify_names_the_first_bad_record(served, make_incoming, monk
     settings, store, blobs = served
     _chain(store, blobs, make_incoming)
     assert _cli(monkeypatch, settings, "audit", "verify").exit_code == 0
-    assert _cli(monkeypatch, settings, "audit", "head").output.startswith("6 sha256:")
+    assert _cli(monkeypatch, settings, "audit", "head").output.startswith("7 sha256:")
     with store.session() as s:
         s.execute(sa.text("UPDATE monitor_ledger SET ce_type = 'tuneline.alert.raised.v1' WHERE seq = 3"))
     bad = _cli(monkeypatch, settings, "audit", "verify")

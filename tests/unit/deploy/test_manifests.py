@@ -32,7 +32,7 @@ TOPICS = [
         "goal.applied dataset.published dataset.registered dataset.rejected run.requested run.started "
         "run.finished eval.passed eval.failed deployment.started deployment.promoted deployment.rolled_back "
         "deployment.approved deployment.rejected deployment.held deployment.resumed "
-        "inference.logged drift.detected rollback.requested alert.raised retention.applied deadletter"
+        "inference.logged drift.detected rollback.requested feedback.recorded alert.raised retention.applied deadletter"
     ).split()
 ]
 SERVICES = ["ingest", "trainer", "evaluator", "deployer", "monitor"]

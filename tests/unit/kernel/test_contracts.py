@@ -38,7 +38,7 @@ def test_file_digest_depends_on_names_order_and_bytes(tmp_path: Path) -> None:
 
 
 def test_every_event_type_has_a_topic_and_round_trips() -> None:
-    assert len(EVENT_TYPES) == 22
+    assert len(EVENT_TYPES) == 23
     for name, cls in EVENT_TYPES.items():
         rec = encode(Outgoing(cls(), "subj"), topic=f"tuneline.{name}", source="test/1")
         inc = decode(rec.value, rec.headers, topic=rec.topic)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from services.kernel.goal import load_goal
 from services.kernel.store import Store
 from services.monitor import handlers
 from services.monitor.domain.alerts import Alert
-from services.monitor.store import DriftStateRow, WindowRow, WindowVerdictRow
+from services.monitor.store import DeploymentRow, DriftStateRow, WindowRow, WindowVerdictRow
 from services.monitor.windows import HOLD_WINDOWS, Blobs, WindowDeps, add_to_window
 from tests.support import REPO, local_metrics, metric_total
 
@@ -110,3 +111,38 @@ def test_without_a_reference_windows_pass_unjudged_beyond_the_hold(store: Store,
         state = session.get_one(DriftStateRow, ("banking77", ADAPTER))
         assert state.windows == 2 and state.pending == (HOLD_WINDOWS - 1) * WINDOW, "the store holds at most the hold"
     assert _verdicts(store) == []
+
+
+def _errors(rng: np.random.Generator, at_ms: int, failing: int) -> list[ev.InferenceLogged]:
+    """A window of in-domain predictions of the champion, the first `failing` of them errors."""
+    out = []
+    for i in range(WINDOW):
+        m = _prediction(rng, False, at_ms + i)
+        m.variant, m.error = "champion", i < failing
+        out.append(m)
+    return out
+
+
+@pytest.mark.parametrize(("promoted_ago_s", "asks"), [(60, True), (2 * 86_400, False)])
+def test_an_error_rate_breach_after_promotion_asks_for_a_rollback_once(store: Store, make_incoming, goal_applied: ev.GoalApplied,
+                                                                      tmp_path, promoted_ago_s: int, asks: bool) -> None:
+    deps, rng = WindowDeps(BlobStore(str(tmp_path / "artifacts"))), np.random.default_rng(3)
+    start_ms = 1_800_000_000_000
+    promoted = make_incoming(ev.DeploymentPromoted(deployment_id="dep-9", goal_name="banking77", adapter=ev.ArtifactRef(digest=ADAPTER)))
+    outcome = ev.EvalOutcome(goal_name="banking77", eval_id="e1", adapter=ev.ArtifactRef(digest=ADAPTER),
+                             reference=ev.ReferenceProfile(table=_reference(deps.blobs)))
+    with store.session() as session:
+        handlers.on_goal_applied(make_incoming(goal_applied), session)
+        handlers.on_eval_passed(make_incoming(ev.EvalPassed(outcome=outcome)), session)
+        handlers.on_deployment_promoted(promoted, session)
+        session.get_one(DeploymentRow, ("banking77", ADAPTER)).promoted_at_ms = start_ms - promoted_ago_s * 1000
+    out = _send(store, deps, make_incoming, _errors(rng, start_ms, failing=5) + _errors(rng, start_ms + 100, failing=5))
+    requests = [cast(ev.RollbackRequested, o.message) for o in out if isinstance(o, Outgoing) and o.event == "rollback.requested"]
+    [alert] = [a for a in out if isinstance(a, Alert)]
+    assert alert.kind == "error_rate", "one alert per breach episode"
+    if asks:
+        [request] = requests
+        assert request.adapter_digest == ADAPTER and request.deployment_id == "dep-9" and request.numbers["error_rate"] == 0.25
+        assert "error rate on the recently promoted champion" in request.reason and "rollback requested" in alert.details
+    else:
+        assert requests == [] and "a person decides: the champion was promoted long ago" in alert.details

@@ -622,6 +622,28 @@ class DriftDetected(_message.Message):
     correction: str
     def __init__(self, goal_name: _Optional[str] = ..., adapter_digest: _Optional[str] = ..., deployment_id: _Optional[str] = ..., drift_share: _Optional[float] = ..., consecutive_windows: _Optional[int] = ..., columns: _Optional[_Iterable[_Union[ColumnDrift, _Mapping]]] = ..., report_html: _Optional[_Union[ArtifactRef, _Mapping]] = ..., verdict: _Optional[_Union[ArtifactRef, _Mapping]] = ..., incident_id: _Optional[str] = ..., window_index: _Optional[int] = ..., correction: _Optional[str] = ...) -> None: ...
 
+class FeedbackRecorded(_message.Message):
+    __slots__ = ("feedback_id", "request_id", "goal_name", "label", "reference", "source", "recorded_by", "note", "observed_at_unix_ms")
+    FEEDBACK_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    GOAL_NAME_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_BY_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    feedback_id: str
+    request_id: str
+    goal_name: str
+    label: str
+    reference: str
+    source: str
+    recorded_by: str
+    note: str
+    observed_at_unix_ms: int
+    def __init__(self, feedback_id: _Optional[str] = ..., request_id: _Optional[str] = ..., goal_name: _Optional[str] = ..., label: _Optional[str] = ..., reference: _Optional[str] = ..., source: _Optional[str] = ..., recorded_by: _Optional[str] = ..., note: _Optional[str] = ..., observed_at_unix_ms: _Optional[int] = ...) -> None: ...
+
 class RollbackRequested(_message.Message):
     __slots__ = ("goal_name", "adapter_digest", "deployment_id", "reason", "incident_id", "requested_by", "numbers", "retrain")
     class NumbersEntry(_message.Message):
