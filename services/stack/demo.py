@@ -1,8 +1,9 @@
 """`tuneline demo`: the whole loop on real data, narrated, checked stage by stage.
 
 banking77 is published as an upstream team would; ingest registers it, the trainer fine-tunes,
-the evaluator gates it and the deployer makes it the goal's first champion. A deliberately weak
-version (a partial export) is then published: its candidate must fail the gate. A refreshed good
+the evaluator gates it and the deployer makes it the goal's first champion; reviewers label what it
+answered (ground truth) and the monitor measures its live accuracy. A deliberately weak version
+(a partial export) is then published: its candidate must fail the gate. A refreshed good
 version goes out as a canary under real test traffic and is promoted. Finally the traffic shifts
 to out-of-domain utterances (clinc150): the monitor detects drift and asks for a rollback, and
 the deployer restores the previous champion. Exit status 0 only if every stage did what it should.
@@ -60,6 +61,7 @@ class DemoState:
     accuracy: dict[str, float] = field(default_factory=dict)
     reports: list[str] = field(default_factory=list)
     request_id: str = ""
+    labelled: list[tuple[str, str]] = field(default_factory=list)  # (request id, true label) of answered predictions
     c1_seconds: float = float("nan")
     c2_ratio: float = float("nan")
     rollout: list[str] = field(default_factory=list)
@@ -170,16 +172,47 @@ class Demo:
 
     def serve_traffic(self) -> str:
         """Real banking77 test utterances through gRPC, answered by the champion."""
+        pairs = demo_data.labelled_utterances("banking77", 300)
         gen = LoadGenerator(self.settings, self.goal.name)
         try:
-            traffic = gen.send(demo_data.utterances("banking77", 300))
+            traffic = gen.send([text for text, _ in pairs])
         finally:
             gen.close()
         self._count(traffic)
         assert traffic.ok == traffic.sent, f"{sum(traffic.failed.values())} failed requests: {dict(traffic.failed)}"
         assert set(traffic.by_adapter) == {self.state.champion}, f"served by {set(map(short, traffic.by_adapter))}"
         self.state.request_id = traffic.first_request_id
+        self.state.labelled = [(rid, pairs[position][1]) for position, rid in sorted(traffic.answered.items())]
         return f"{traffic.ok} predictions, all by {short(self.state.champion)}"
+
+    def ground_truth(self) -> str:
+        """Reviewers record the true label of each prediction just served (feedback.recorded); the monitor joins
+        each to its prediction through the ledger and measures the champion's live accuracy, window by window."""
+        from services.kernel.metrics import read_samples, scrape, short_digest
+        from services.kernel.runtime import metrics_endpoint
+        from services.monitor.entrypoints.feedback_cli import feedback_event
+
+        events = [feedback_event(rid, label, self.goal.name, "human_review", "demo reviewers") for rid, label in self.state.labelled]
+        publish_now(self.settings, [Outgoing(e, self.goal.name) for e in events], source="demo/reviewers")
+        address = metrics_endpoint(self.settings, "monitor")
+        assert address, "the monitor names no /metrics address in its ready file"
+
+        def live() -> dict[str, float]:
+            samples = read_samples(scrape(self.settings, address))
+            return {s.name: s.value for s in samples
+                    if s.name in ("tuneline_live_accuracy", "tuneline_live_calibration_error") and s.labels.get("goal") == self.goal.name
+                    and s.labels.get("adapter") == short_digest(self.state.champion)}
+
+        deadline = time.monotonic() + 120
+        seen = live()
+        while "tuneline_live_accuracy" not in seen and time.monotonic() < deadline:
+            time.sleep(0.5)
+            seen = live()
+        assert "tuneline_live_accuracy" in seen, f"no live accuracy window closed for {short(self.state.champion)} within 120 s"
+        evaluated = self.state.accuracy["initial export"]
+        return (f"{len(events)} labels recorded; live accuracy {seen['tuneline_live_accuracy']:.1%} "
+                f"(calibration error {seen.get('tuneline_live_calibration_error', float('nan')):.3f}) on "
+                f"{short(self.state.champion)}, evaluated at {evaluated:.1%}")
 
     def weak_version(self) -> str:
         """A partial export: its candidate must fail the gate and never take traffic."""
@@ -336,6 +369,7 @@ class Demo:
         try:
             for name, work in (("goal applied", self.apply_goal), ("initial export: ingest → train → gate → champion", self.first_model),
                                ("real traffic through gRPC", self.serve_traffic),
+                               ("ground truth → live accuracy", self.ground_truth),
                                ("weaker version refused by the gate", self.weak_version),
                                ("complete export: canary → promoted", self.canary),
                                ("drift → rollback", self.drift), ("lineage of one prediction", self.lineage),

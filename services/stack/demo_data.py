@@ -89,8 +89,13 @@ def exports(folder: Path, seed: int = 17) -> Exports:
                    _write(folder / "banking77-partial-export.csv", partial), _write(folder / "banking77-complete-export.csv", rest))
 
 
+def labelled_utterances(name: str, limit: int, seed: int = 3) -> list[tuple[str, str]]:
+    """Test-split (utterance, label) pairs of a bundled dataset, shuffled deterministically."""
+    pairs = [(r["text"], r["label"]) for r in read_rows(DATASETS / name / "test.csv")]
+    random.Random(seed).shuffle(pairs)
+    return pairs[:limit]
+
+
 def utterances(name: str, limit: int, seed: int = 3) -> list[str]:
     """Test-split utterances of a bundled dataset, shuffled deterministically."""
-    texts = [r["text"] for r in read_rows(DATASETS / name / "test.csv")]
-    random.Random(seed).shuffle(texts)
-    return texts[:limit]
+    return [text for text, _ in labelled_utterances(name, limit, seed)]

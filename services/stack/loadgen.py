@@ -28,6 +28,7 @@ class Traffic:
     first_request_id: str = ""
     first_sent_at: float = 0.0
     last: pb.PredictResponse | None = None
+    answered: dict[int, str] = field(default_factory=dict)  # position in the texts sent -> request id, for answered ones
 
 
 class LoadGenerator:
@@ -53,7 +54,7 @@ class LoadGenerator:
         traffic = Traffic()
         stop = until or threading.Event()
 
-        def one(text: str) -> None:
+        def one(position: int, text: str) -> None:
             if stop.is_set():
                 return
             rid = uuid7()
@@ -70,9 +71,10 @@ class LoadGenerator:
             with self._lock:
                 traffic.ok += 1
                 traffic.by_adapter[resp.adapter_digest] += 1
+                traffic.answered[position] = rid
                 traffic.last = resp
 
-        list(self._pool.map(one, texts))
+        list(self._pool.map(one, range(len(texts)), texts))
         return traffic
 
     def close(self) -> None:
