@@ -203,7 +203,8 @@ def _measure(parts: _Parts, goal: Goal, data: EvalData, candidate: Scorer, champ
         confidence, s.correct, s.predicted, pol.escalate_below_confidence, pol.blocked_labels))
     cmp = parts.attempt("champion", lambda: compare_champion(champ, data, s, goal, cfg))
     comparison, champ_reason = cmp if cmp else (None, "")
-    return Findings(m, cal, rob, sl, lat, po, comparison, champ_reason, tuple(parts.problems), privacy)
+    return Findings(m, cal, rob, sl, lat, po, comparison, champ_reason, tuple(parts.problems), privacy,
+                    predicted=s.predicted, truth=tuple(data.labels))
 
 
 def evaluate(

@@ -63,6 +63,8 @@ METHOD_SCOPES: dict[str, Scope] = {
     "/tuneline.monitor.v1.Query/LedgerHead": "audit",
     "/tuneline.monitor.v1.Query/ListIncidents": "operate",
     "/tuneline.monitor.v1.Query/ListDriftWindows": "operate",
+    **{f"/tuneline.monitor.v1.Registry/{m}": "audit"
+       for m in ("ListGoals", "ListDatasets", "ListRuns", "ListEvals", "ListModels", "CompareRuns")},
 }
 # Methods about every tenant at once: only a credential of tenant `*` may call them.
 PLATFORM_WIDE = frozenset({"/tuneline.monitor.v1.Query/VerifyLedger", "/tuneline.monitor.v1.Query/LedgerHead"})

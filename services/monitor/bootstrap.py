@@ -15,6 +15,7 @@ from services.monitor.adapters.evidently_report import render_drift_html
 from services.monitor.domain import alerts
 from services.monitor.entrypoints.grpc_server import QueryServer, QueryServicer
 from services.monitor.entrypoints.head_exporter import head_exporter
+from services.monitor.entrypoints.registry_server import RegistryServicer
 from services.monitor.lineage import Lineage
 from services.monitor.reports import execute_incident, execute_report
 from services.monitor.retention import retention_sweeper
@@ -59,7 +60,7 @@ def build(settings: MonitorSettings) -> ServiceRuntime:
     # Two runners: an incident's report (and then its drift.detected) never waits behind periodic reports.
     runners = [JobRunner(store, kind, functools.partial(execute, store=store, blobs=blobs, render=render_drift_html))
                for kind, execute in ((INCIDENT_JOB, execute_incident), (REPORT_JOB, execute_report))]
-    server = QueryServer(settings, QueryServicer(settings, store, Lineage(store, blobs)))
+    server = QueryServer(settings, QueryServicer(settings, store, Lineage(store, blobs)), RegistryServicer(store, blobs))
     exporter = head_exporter(store, audit.head_file(settings.state_dir), settings.monitor_head_export_s)
     sweeper = retention_sweeper(store, settings.monitor_retention_sweep_s)
     matcher = feedback.feedback_matcher(store, settings.monitor_feedback_every_s, feedback_alert)

@@ -64,7 +64,7 @@ PEOPLES_DECISIONS = {"deployment.approved": "approved_by", "deployment.rejected"
                      "deployment.held": "held_by", "deployment.resumed": "resumed_by"}
 
 
-def _signer(row: LedgerRow) -> str:
+def signer_of(row: LedgerRow) -> str:
     """The identity that signed the recorded event (its `tuneline-signer` header as received), or ""."""
     try:
         headers = json.loads(row.headers_json)
@@ -74,7 +74,7 @@ def _signer(row: LedgerRow) -> str:
 
 
 def _step(stage: str, row: LedgerRow, summary: str, facts: dict[str, str], checks: list[q.ArtifactCheck]) -> q.LineageStep:
-    facts = {**facts, "signed_by": _signer(row)}
+    facts = {**facts, "signed_by": signer_of(row)}
     return q.LineageStep(stage=stage, event_type=row.ce_type, event_id=row.ce_id, summary=summary,
                          facts={k: str(v) for k, v in facts.items() if v}, artifacts=checks)
 

@@ -59,6 +59,7 @@ class DemoState:
     champion: str = ""
     candidate: str = ""
     accuracy: dict[str, float] = field(default_factory=dict)
+    runs: dict[str, str] = field(default_factory=dict)   # export -> run id
     reports: list[str] = field(default_factory=list)
     request_id: str = ""
     labelled: list[tuple[str, str]] = field(default_factory=list)  # (request id, true label) of answered predictions
@@ -148,6 +149,7 @@ class Demo:
         if run.message.status != "succeeded":
             raise AssertionError(f"training on {label} failed: {run.message.failure_reason}")
         self.console.print(f"  trained {short(run.message.adapter.digest)} in {run.message.wall_seconds:.0f} s")
+        self.state.runs[label] = run.message.run_id
         gate = self.wait(("eval.passed", "eval.failed"), lambda e: e.message.outcome.run_id == run.message.run_id,
                          f"evaluator: gating {label}")
         outcome = gate.message.outcome
@@ -363,6 +365,28 @@ class Demo:
         assert reply.complete and reply.verified, f"lineage incomplete or unverified: {list(reply.problems)}"
         return f"request {self.state.request_id}: {len(reply.steps)} steps back to the publication, every digest verified"
 
+    def registry(self) -> str:
+        """The monitor's registry, as `tuneline models` and `tuneline runs compare` ask it: each model's stage
+        follows from the events, and the promoted-then-rolled-back run is compared with the first champion's."""
+        from tuneline.monitor.v1 import registry_pb2 as r
+
+        from services.kernel.registry_client import ask
+
+        models = ask(lambda s: s.ListModels, r.ListModelsRequest(goal=self.goal.name), self.settings).models
+        stages = {m.adapter_digest: m.stage for m in models}
+        assert stages.get(self.state.champion) == "champion", f"the restored champion's stage is {stages.get(self.state.champion)}"
+        assert stages.get(self.state.candidate) == "retired", f"the rolled-back model's stage is {stages.get(self.state.candidate)}"
+        assert list(stages.values()).count("refused") == 1, f"one refused model (the partial export's): {stages}"
+        c = ask(lambda s: s.CompareRuns, r.CompareRunsRequest(a=self.state.runs["initial export"], b=self.state.runs["complete export"]),
+                self.settings)
+        accuracy = next((d for d in c.metrics if d.name == "accuracy"), None)
+        assert accuracy is not None and any(e.path == "data.dataset_version" for e in c.envelope), "the runs' data differ"
+        paired = (f"McNemar p = {c.paired.p_value:.2g}, {c.changed_total} answers changed" if c.paired.paired
+                  else f"not paired ({c.paired.reason})")
+        return (f"{len(models)} models: champion, retired, refused as the events made them; initial vs complete export: "
+                f"{len(c.envelope)} envelope fields differ, accuracy {accuracy.a:.3f} → {accuracy.b:.3f} ({paired}); "
+                f"tuneline runs compare {c.run_a.run_id} {c.run_b.run_id}")
+
     def run(self) -> bool:
         """Every stage in order; stops at the first that fails."""
         self.watch = EventWatch(self.settings)
@@ -373,6 +397,7 @@ class Demo:
                                ("weaker version refused by the gate", self.weak_version),
                                ("complete export: canary → promoted", self.canary),
                                ("drift → rollback", self.drift), ("lineage of one prediction", self.lineage),
+                               ("registry: stages and a run comparison", self.registry),
                                ("alert incident resolved", self.alerts), ("metrics from every service", self.metrics)):
                 if not self.stage(name, work):
                     return False

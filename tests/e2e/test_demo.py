@@ -59,7 +59,8 @@ def _run_demo(tmp_path: Path, settings: Settings, env: dict[str, str], *flags: s
     assert done.returncode == 0, f"the demo failed:\n{output[-6000:]}\n{_log_tails(settings.state_dir)}"
     for stage in ("goal applied", "initial export", "real traffic through gRPC", "ground truth → live accuracy",
                   "weaker version refused by the gate",
-                  "complete export: canary", "drift → rollback", "lineage of one prediction"):
+                  "complete export: canary", "drift → rollback", "lineage of one prediction",
+                  "registry: stages and a run comparison"):
         assert stage in output
     assert "FAILED" not in output
     return output

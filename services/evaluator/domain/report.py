@@ -51,6 +51,9 @@ class Findings:
     champion_reason: str              # why there is no comparison (no champion, or what failed)
     problems: tuple[str, ...]         # "<part>: <error>" for every part that failed to compute
     privacy: PrivacyGuarantee | None = None   # the run's DP-SGD guarantee; None: not trained with DP
+    # Each eval row's prediction and true label, in the split's order: what `tuneline runs compare` pairs.
+    predicted: tuple[str, ...] = ()
+    truth: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from tuneline.events.v1 import events_pb2 as ev
 
-from services.kernel.errors import NotFound
+from services.kernel.errors import NotFound, TransientError
 from services.kernel.ids import short
 
 if TYPE_CHECKING:
@@ -55,8 +55,23 @@ def _export(out: ev.EvalOutcome, dest: Path | None, show: bool) -> None:
         console.print("no browser to open it here: open the file above")
 
 
-def _show(row: EvalRow, html: Path | None, path: bool = False, show: bool = False) -> None:
-    out = ev.EvalOutcome.FromString(row.outcome)
+def _outcomes(eval_id: str | None, limit: int) -> list[tuple[ev.EvalOutcome, str]]:
+    """Gate decisions from the registry (the monitor), or this machine's evaluator store when it does not answer."""
+    from tuneline.monitor.v1 import registry_pb2 as r
+
+    from services.kernel.registry_client import ask, local_store_exists, when
+
+    try:
+        found = ask(lambda s: s.ListEvals, r.ListEvalsRequest(id=eval_id or "", limit=limit)).evals
+        return [(e.outcome, when(e.time_unix_ms)) for e in found]
+    except TransientError as err:
+        if not local_store_exists("evaluator"):
+            raise
+        console.print(f"[yellow]{err}[/]: showing this machine's evaluator store")
+    return [(ev.EvalOutcome.FromString(row.outcome), f"{row.created_at:%Y-%m-%d %H:%M:%S}") for row in _rows(eval_id, limit)]
+
+
+def _show(out: ev.EvalOutcome, html: Path | None, path: bool = False, show: bool = False) -> None:
     verdict = "[green]PASSED[/]" if out.passed else "[red]FAILED[/]"
     console.print(f"eval [bold]{out.eval_id}[/] of run {out.run_id} ({out.goal_name}): {verdict}")
     console.print(f"adapter {out.adapter.digest}\n{out.summary}")
@@ -83,17 +98,17 @@ def evals(
     show: bool = typer.Option(False, "--open", help="With an ID: as --path, then open it in the browser."),
 ) -> None:
     """List recent gate decisions, or show one with every criterion and where its HTML report is."""
-    rows = _rows(eval_id, limit)
+    rows = _outcomes(eval_id, limit)
     if eval_id:
         if not rows:
             raise NotFound(f"no evaluation {eval_id!r}", hint="`tuneline evals` lists recent ones")
-        for row in rows:
-            _show(row, html, path, show)
+        for out, _ in rows:
+            _show(out, html, path, show)
         return
     table = Table("eval", "goal", "run", "adapter", "decision", "summary", "when")
-    for r in rows:
-        table.add_row(short(r.eval_id, 13), r.goal_name, short(r.run_id, 13), short(r.adapter_digest),
-                      "[green]passed[/]" if r.passed else "[red]failed[/]", r.summary[:80], f"{r.created_at:%Y-%m-%d %H:%M}")
+    for o, at in rows:
+        table.add_row(short(o.eval_id, 13), o.goal_name, short(o.run_id, 13), short(o.adapter.digest),
+                      "[green]passed[/]" if o.passed else "[red]failed[/]", o.summary[:80], at)
     console.print(table if rows else "no evaluations yet")
 
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-import grpc
 import typer
 from rich.console import Console
 from rich.table import Table
 from tuneline.monitor.v1 import query_pb2 as q
 from tuneline.monitor.v1 import query_pb2_grpc as q_grpc
 
-from services.kernel import grpc_tls
-from services.kernel.errors import ConfigError, IntegrityError, NotFound, TransientError, TunelineError
-from services.monitor.entrypoints import feedback_cli
+from services.kernel.errors import IntegrityError, NotFound
+from services.kernel.registry_client import call
+from services.monitor.entrypoints import feedback_cli, registry_cli
 
 console = Console()
 T = TypeVar("T")
@@ -28,24 +27,7 @@ T = TypeVar("T")
 def _call(method: Callable[[q_grpc.QueryStub], Callable[..., T]], request: object) -> T:
     from services.monitor.settings import MonitorSettings
 
-    settings = MonitorSettings()
-    with grpc_tls.channel(settings, settings.monitor_address) as channel:
-        try:
-            stub = q_grpc.QueryStub(channel)  # type: ignore[no-untyped-call]  # generated gRPC code, unannotated
-            return method(stub)(request, metadata=grpc_tls.bearer(settings), timeout=120)
-        except grpc.RpcError as err:
-            raise _error(err, settings.monitor_address) from None
-
-
-def _error(err: grpc.RpcError, address: str) -> TunelineError:
-    code, detail = err.code(), err.details() or ""
-    if code == grpc.StatusCode.UNAVAILABLE:
-        return TransientError(f"the monitor at {address} is not reachable", hint="start it with `tuneline monitor run`")
-    if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-        return ConfigError(f"the monitor refused the token: {detail}", hint="set TUNELINE_GRPC_TOKEN to a token it accepts")
-    if code == grpc.StatusCode.NOT_FOUND:
-        return NotFound(detail)
-    return TunelineError(f"monitor query failed ({code.name}): {detail}")
+    return call(q_grpc.QueryStub, method, request, MonitorSettings())
 
 
 def run() -> None:
@@ -162,3 +144,4 @@ def register(app: typer.Typer) -> None:
     app.command("alerts")(alerts)
     app.command("drift")(drift)
     app.command("feedback")(feedback_cli.feedback)
+    registry_cli.register(app)

@@ -1,4 +1,5 @@
-"""The monitor's gRPC Query service (lineage, ledger verification, ledger head), for the `audit` scope.
+"""The monitor's gRPC Query service (lineage, ledger verification, ledger head), for the `audit` scope,
+and beside it the Registry service (services.monitor.entrypoints.registry_server).
 
 The interceptor (services.kernel.grpc_auth) authenticates every call and checks its scope; the ledger
 as a whole (VerifyLedger, LedgerHead) is open to credentials of every tenant only, and a lineage only
@@ -14,6 +15,7 @@ from typing import NoReturn
 import grpc
 from tuneline.monitor.v1 import query_pb2 as q
 from tuneline.monitor.v1 import query_pb2_grpc as q_grpc
+from tuneline.monitor.v1 import registry_pb2_grpc as r_grpc
 
 from services.kernel.credentials import Refused
 from services.kernel.errors import NotFound, TunelineError
@@ -22,6 +24,7 @@ from services.kernel.grpc_auth import Guard, current_principal, status_of
 from services.kernel.grpc_tls import bind
 from services.kernel.store import Store
 from services.monitor import alerting, audit
+from services.monitor.entrypoints.registry_server import RegistryServicer
 from services.monitor.lineage import Lineage
 from services.monitor.settings import MonitorSettings
 
@@ -114,8 +117,8 @@ class QueryServicer(q_grpc.QueryServicer):
 class QueryServer:
     """The gRPC server as a runtime background component."""
 
-    def __init__(self, settings: MonitorSettings, servicer: QueryServicer) -> None:
-        self.settings, self.servicer = settings, servicer
+    def __init__(self, settings: MonitorSettings, servicer: QueryServicer, registry: RegistryServicer | None = None) -> None:
+        self.settings, self.servicer, self.registry = settings, servicer, registry
         self.server: grpc.Server | None = None
         self.port = 0
 
@@ -124,6 +127,8 @@ class QueryServer:
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), interceptors=[self.servicer.guard.interceptor()])
         # The generated gRPC module has no annotations (and no .pyi stub).
         q_grpc.add_QueryServicer_to_server(self.servicer, self.server)  # type: ignore[no-untyped-call]
+        if self.registry is not None:
+            r_grpc.add_RegistryServicer_to_server(self.registry, self.server)  # type: ignore[no-untyped-call]
         self.port = bind(self.server, self.settings.monitor_address, self.settings)
         self.server.start()
 
